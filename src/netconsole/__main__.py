@@ -1,0 +1,3 @@
+from netconsole.cli import main
+
+main()

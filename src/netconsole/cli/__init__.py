@@ -1,0 +1,56 @@
+"""The `netconsole` command: a click group whose subcommands live one per module.
+
+Subcommands are imported lazily so that `netconsole --help` stays fast and a
+command's heavy imports (sockets, sqlite, web) cost nothing to the others.
+To add a command, add one line to `COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from netconsole import __version__
+
+# name -> (module, attribute, one-line help shown in `netconsole --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "decode": ("netconsole.cli.decode", "decode",
+               "Decode netconsole traffic in pcap/pcapng files to JSON lines."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr, _ = entry
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="netconsole")
+def main() -> None:
+    """Linux netconsole end to end: receive, decode, diagnose, set up, forward.
+
+    The kernel's netconsole sends printk messages over UDP. These commands
+    receive and store them, decode captures of them, explain why netconsole
+    does not work on a host, configure it, and stand in for it from userspace.
+
+    Example:
+
+        netconsole decode capture.pcap --events
+    """

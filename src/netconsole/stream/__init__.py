@@ -1,0 +1,31 @@
+"""Per-sender stream state machines, sans-IO: datagrams and times in, events out."""
+
+from netconsole.stream.events import (
+    Duplicate,
+    Event,
+    Gap,
+    GapKind,
+    Incomplete,
+    Reboot,
+    RebootReason,
+    Record,
+    Rejected,
+    Sender,
+)
+
+__all__ = [
+    "Duplicate",
+    "Event",
+    "Gap",
+    "GapKind",
+    "Incomplete",
+    "Reboot",
+    "RebootReason",
+    "Record",
+    "Rejected",
+    "Sender",
+]
+
+from netconsole.stream._sender import SenderStream
+
+__all__ += ["SenderStream"]

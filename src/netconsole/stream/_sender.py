@@ -1,0 +1,383 @@
+"""SenderStream: the state machine of one netconsole sender.
+
+Driven by three calls, never by a clock of its own:
+
+* `feed(payload, now)`: one UDP payload from this sender;
+* `expire(now)`: give up what has waited too long (fragments, basic chunks,
+  seq holes); call it when `next_deadline()` has passed;
+* `flush(now)`: end of input (a capture file ends, the receiver stops).
+
+Each call appends to an event list drained by `events()`: `Record`s, and
+beside them `Gap`, `Duplicate`, `Reboot`, `Incomplete` and `Rejected`.
+
+Extended records are accounted by printk `seq` (holes wait `REORDER_WAIT`
+for late datagrams before they count as a gap) and by `msgid` when the
+sender has that sysdata (6.17+), because the two mean different things:
+a seq gap may be the console log level or a ring overrun on the sender; a
+msgid gap is a message netconsole sent that never arrived (§3.5).
+
+A reboot is recognised when the release changes, when a seq at or below
+the newest one comes back after `REBOOT_SILENCE` seconds of silence or from
+below the duplicate window, or when a newer seq carries a timestamp well
+before the newest one's. A module reload that replays the log from seq 0
+looks the same and is reported the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netconsole.stream._basic import (
+    MAX_BASIC_RECORD,
+    looks_like_console_text,
+    parse_console_text,
+)
+from netconsole.stream._fragments import FRAGMENT_TIMEOUT, Partial, Reassembler
+from netconsole.stream._tracker import Seen, SeqTracker
+from netconsole.stream.events import (
+    Duplicate,
+    Event,
+    Gap,
+    GapKind,
+    Incomplete,
+    Reboot,
+    RebootReason,
+    Record,
+    Rejected,
+    Sender,
+)
+from netconsole.wire import (
+    MAX_PRINT_CHUNK,
+    BasicChunk,
+    Body,
+    ExtendedMessage,
+    Fragment,
+    Header,
+    Mode,
+    RejectReason,
+    WireError,
+    decode_datagram,
+    parse_body,
+)
+
+# A duplicate comes milliseconds after the original (two targets, one
+# receiver); a seq that comes back after this much silence is a new boot.
+REBOOT_SILENCE = 1.0
+# printk timestamps of consecutive records may disagree by a little across
+# CPUs; a newer seq whose time is this much earlier belongs to another boot.
+TS_BACK_TOLERANCE_USEC = 1_000_000
+# msgid is a u32 that wraps (§3.5).
+_MSGID_MOD = 1 << 32
+
+
+class SenderStream:
+    """Reassembly and accounting for one `Sender`; see the module docstring."""
+
+    __slots__ = (
+        "_basic_buf",
+        "_basic_first",
+        "_events",
+        "_frags",
+        "_msgid",
+        "_msgid_base",
+        "last_seen",
+        "mode",
+        "release",
+        "sender",
+        "seq",
+        "top_ts",
+    )
+
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+        self.mode: Mode | None = None
+        self.release: str | None = None
+        self.last_seen: float | None = None
+        self.seq = SeqTracker()
+        self.top_ts = 0
+        self._msgid: SeqTracker | None = None
+        self._msgid_base = 0
+        self._frags: Reassembler | None = None
+        self._basic_buf: bytearray | None = None
+        self._basic_first = 0.0
+        self._events: list[Event] = []
+
+    # -- driving calls -------------------------------------------------------
+
+    def feed(self, payload: bytes, now: float) -> None:
+        """Take one UDP payload received at `now`."""
+        try:
+            dg = decode_datagram(payload)
+        except WireError as exc:
+            self._reject(exc.reason, exc.detail, len(payload), now)
+        else:
+            kind = type(dg)
+            if kind is ExtendedMessage:
+                assert isinstance(dg, ExtendedMessage)
+                self._extended(dg.header, dg.body, now, now, None)
+            elif kind is Fragment:
+                assert isinstance(dg, Fragment)
+                self._fragment(dg, now)
+            else:
+                assert isinstance(dg, BasicChunk)
+                self._basic(dg.data, now)
+        self.last_seen = now
+
+    def expire(self, now: float) -> None:
+        """Give up, as of `now`, whatever has waited past its deadline."""
+        if self._frags is not None:
+            for part in self._frags.expire(now):
+                self._give_up(part, now)
+        if self._basic_buf is not None and self._basic_first + FRAGMENT_TIMEOUT <= now:
+            self._flush_basic(now, complete=False)
+        self._gaps(GapKind.SEQ, self.seq.expire(now), now)
+        if self._msgid is not None:
+            self._gaps(GapKind.MSGID, self._msgid.expire(now), now, self._msgid_base)
+
+    def flush(self, now: float) -> None:
+        """End of input: emit everything still pending."""
+        if self._frags is not None:
+            for part in sorted(self._frags.flush(), key=lambda p: p.first_seen):
+                self._give_up(part, now)
+        if self._basic_buf is not None:
+            self._flush_basic(now, complete=False)
+        self._gaps(GapKind.SEQ, self.seq.flush(), now)
+        if self._msgid is not None:
+            self._gaps(GapKind.MSGID, self._msgid.flush(), now, self._msgid_base)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which `expire` has something to do."""
+        times = [self.seq.next_deadline()]
+        if self._msgid is not None:
+            times.append(self._msgid.next_deadline())
+        if self._frags is not None:
+            times.append(self._frags.next_deadline())
+        if self._basic_buf is not None:
+            times.append(self._basic_first + FRAGMENT_TIMEOUT)
+        return min((t for t in times if t is not None), default=None)
+
+    def events(self) -> list[Event]:
+        """Drain the events produced so far."""
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held for reassembly (for the collector's global memory bound)."""
+        n = len(self._basic_buf) if self._basic_buf is not None else 0
+        return n + (self._frags.buffered_bytes if self._frags is not None else 0)
+
+    # -- persistence ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restarted receiver needs to go on without false gaps or reboots."""
+        return {
+            "mode": self.mode.value if self.mode else None,
+            "release": self.release,
+            "last_seen": self.last_seen,
+            "top_ts": self.top_ts,
+            "seq": self.seq.snapshot(),
+            "msgid": self._msgid.snapshot() if self._msgid is not None else None,
+            "msgid_base": self._msgid_base,
+        }
+
+    @classmethod
+    def restore(cls, sender: Sender, state: dict[str, Any]) -> SenderStream:
+        s = cls(sender)
+        s.mode = Mode(state["mode"]) if state.get("mode") else None
+        s.release = state.get("release")
+        s.last_seen = state.get("last_seen")
+        s.top_ts = int(state.get("top_ts", 0))
+        s.seq = SeqTracker.restore(state.get("seq") or {})
+        if state.get("msgid") is not None:
+            s._msgid = SeqTracker.restore(state["msgid"])
+        s._msgid_base = int(state.get("msgid_base", 0))
+        return s
+
+    # -- extended mode ------------------------------------------------------------
+
+    def _fragment(self, frag: Fragment, now: float) -> None:
+        h = frag.header
+        verdict = self._judge(h, now)
+        if verdict is Seen.DUPLICATE:
+            if frag.offset == 0:
+                self._events.append(Duplicate(sender=self.sender, at=now, seq=h.seq))
+            else:
+                self._reject(RejectReason.DUPLICATE_FRAGMENT,
+                             f"fragment of seq {h.seq} already delivered", len(frag.data), now)
+            return
+        if self._frags is None:
+            self._frags = Reassembler()
+        try:
+            done, evicted = self._frags.add(frag, now)
+        except ValueError as exc:
+            self._reject(RejectReason.FRAGMENT_MISMATCH, str(exc), len(frag.data), now)
+            return
+        if evicted is not None:
+            self._give_up(evicted, now)
+        if done is not None:
+            data, _ = done.assemble()
+            self._extended(done.header, parse_body(data), done.first_seen, now, None)
+
+    def _give_up(self, part: Partial, now: float) -> None:
+        data, missing = part.assemble()
+        self._events.append(Incomplete(sender=self.sender, at=now, seq=part.header.seq,
+                                       total=part.total, missing=missing))
+        self._extended(part.header, parse_body(data), part.first_seen, now, missing)
+
+    def _judge(self, h: Header, now: float) -> Seen:
+        """Classify a header's seq against the tracker, taking reboots into account."""
+        verdict = self.seq.classify(h.seq)
+        if verdict is Seen.DUPLICATE and (
+            self.last_seen is not None and now - self.last_seen > REBOOT_SILENCE
+        ):
+            return Seen.BELOW  # back after a silence: not a duplicate, a new boot
+        return verdict
+
+    def _extended(self, h: Header, body: Body, first: float, now: float,
+                  missing: tuple[tuple[int, int], ...] | None) -> None:
+        if self.mode is not Mode.EXTENDED:
+            self._switch_mode(Mode.EXTENDED, now)
+        record = Record(
+            sender=self.sender,
+            mode=Mode.EXTENDED,
+            received=first,
+            text=body.text,
+            release=h.release,
+            facility=h.facility,
+            level=h.level,
+            seq=h.seq,
+            ts_usec=h.ts_usec,
+            flag=h.flag,
+            caller=h.caller,
+            fields=body.fields,
+            header_extra=h.extra,
+            complete=missing is None,
+            missing=missing or (),
+        )
+        if not self._account(h, record.kernel_release, now):
+            return
+        self._events.append(record)
+        if body.fields:
+            msgid = record.msgid
+            if msgid is not None:
+                self._account_msgid(msgid, now)
+
+    def _account(self, h: Header, release: str | None, now: float) -> bool:
+        """Seq accounting for one record; False when it is a duplicate to drop."""
+        seq = h.seq
+        reason: RebootReason | None = None
+        if release is not None and self.release is not None and release != self.release:
+            reason = RebootReason.NEW_RELEASE
+        else:
+            verdict = self._judge(h, now)
+            if verdict is Seen.DUPLICATE:
+                self._events.append(Duplicate(sender=self.sender, at=now, seq=seq))
+                return False
+            if verdict is Seen.BELOW:
+                reason = RebootReason.SEQ_BACK
+            elif self._time_went_back(verdict, h.ts_usec):
+                reason = RebootReason.TIME_BACK
+        if reason is not None:
+            self._reboot(reason, seq, release, now)
+        if release is not None:
+            self.release = release
+        self._gaps(GapKind.SEQ, self.seq.observe(seq, now), now)
+        if self.seq.top == seq:
+            self.top_ts = h.ts_usec
+        return True
+
+    def _time_went_back(self, verdict: Seen, ts_usec: int) -> bool:
+        # Within one boot a higher seq never has a much earlier timestamp,
+        # and a lower (late) seq never a much later one.
+        if verdict is Seen.NEW:
+            return ts_usec + TS_BACK_TOLERANCE_USEC < self.top_ts
+        return verdict is Seen.LATE and ts_usec > self.top_ts + TS_BACK_TOLERANCE_USEC
+
+    def _reboot(self, reason: RebootReason, seq: int, release: str | None, now: float) -> None:
+        self._gaps(GapKind.SEQ, self.seq.flush(), now)
+        if self._msgid is not None:
+            self._gaps(GapKind.MSGID, self._msgid.flush(), now, self._msgid_base)
+        self._events.append(Reboot(sender=self.sender, at=now, reason=reason,
+                                   previous_seq=self.seq.top, seq=seq,
+                                   previous_release=self.release, release=release))
+        self.seq.reset()
+        self.top_ts = 0
+        self._msgid = None
+
+    def _account_msgid(self, msgid: int, now: float) -> None:
+        tracker = self._msgid
+        if tracker is None:
+            tracker = self._msgid = SeqTracker()
+            self._msgid_base = 0
+        n = msgid + self._msgid_base
+        if tracker.top is not None and n < tracker.top and tracker.top - n > _MSGID_MOD // 2:
+            self._msgid_base += _MSGID_MOD  # the u32 wrapped
+            n += _MSGID_MOD
+        verdict = tracker.classify(n)
+        if verdict is Seen.BELOW or verdict is Seen.DUPLICATE:
+            # Seq duplicates never get here, so a msgid seen before means the
+            # counting restarted (the target was re-enabled): not loss.
+            self._gaps(GapKind.MSGID, tracker.flush(), now, self._msgid_base)
+            tracker.reset()
+            self._msgid_base = 0
+            n = msgid
+        self._gaps(GapKind.MSGID, tracker.observe(n, now), now, self._msgid_base)
+
+    # -- basic mode ---------------------------------------------------------------
+
+    def _basic(self, data: bytes, now: float) -> None:
+        buf = self._basic_buf
+        if buf is not None:
+            buf += data
+        elif looks_like_console_text(data):
+            buf = self._basic_buf = bytearray(data)
+            self._basic_first = now
+        else:
+            self._reject(RejectReason.NOT_NETCONSOLE,
+                         "neither an extended header nor console text", len(data), now)
+            return
+        if data.endswith(b"\n") or len(data) < MAX_PRINT_CHUNK or len(buf) > MAX_BASIC_RECORD:
+            self._flush_basic(now, complete=data.endswith(b"\n"))
+
+    def _flush_basic(self, now: float, *, complete: bool) -> None:
+        assert self._basic_buf is not None
+        buf, first = bytes(self._basic_buf), self._basic_first
+        self._basic_buf = None
+        if self.mode is not Mode.BASIC:
+            self._switch_mode(Mode.BASIC, now)
+        lines, dropped = parse_console_text(buf)
+        for n in dropped:
+            self._events.append(Gap(sender=self.sender, at=now, kind=GapKind.DROPPED,
+                                    first=None, count=n))
+        for line in lines:
+            facility = level = None
+            if line.syslog is not None:
+                facility, level = line.syslog >> 3, line.syslog & 7
+            self._events.append(Record(
+                sender=self.sender, mode=Mode.BASIC, received=first, text=line.text,
+                facility=facility, level=level, ts_usec=line.ts_usec, caller=line.caller,
+                complete=complete,
+            ))
+
+    # -- shared ---------------------------------------------------------------------
+
+    def _switch_mode(self, mode: Mode, now: float) -> None:
+        # A target is basic or extended and never mixes (§4.8); a change means
+        # the sender was reconfigured, so the extended accounting starts over.
+        if self.mode is not None:
+            self._gaps(GapKind.SEQ, self.seq.flush(), now)
+            self.seq.reset()
+            self._msgid = None
+        self.mode = mode
+
+    def _gaps(self, kind: GapKind, holes: list[tuple[int, int]], now: float, base: int = 0
+              ) -> None:
+        for first, count in holes:
+            self._events.append(Gap(sender=self.sender, at=now, kind=kind,
+                                    first=(first - base) % _MSGID_MOD if kind is GapKind.MSGID
+                                    else first, count=count))
+
+    def _reject(self, reason: RejectReason, detail: str, size: int, now: float) -> None:
+        self._events.append(Rejected(sender=self.sender, at=now, reason=reason,
+                                     detail=detail, size=size))

@@ -1,0 +1,130 @@
+"""bytes -> BasicChunk | ExtendedMessage | Fragment.
+
+Classification (kernel-netconsole.md §4.8): a datagram whose start matches the
+extended header grammar `[release,]<prefix>,<seq>,<ts>,<flag>[,...];` is
+extended and is then parsed strictly; anything else is basic console text,
+which has no framing at all and is judged by the stream layer in context.
+"""
+
+from __future__ import annotations
+
+import re
+
+from netconsole.wire._errors import RejectReason, WireError
+from netconsole.wire._escape import unescape
+from netconsole.wire._model import (
+    BasicChunk,
+    Body,
+    Datagram,
+    ExtendedMessage,
+    Flag,
+    Fragment,
+    Header,
+)
+
+# The release (§4.5) is `uname -r`: no comma, no `;`, no white space. The first
+# token of a plain header is all digits, a release never is (it has a `.`).
+_EXTENDED_START = re.compile(
+    rb"(?:([^,;\s\d][^,;\s]*|\d[^,;\s]*[^,;\s\d][^,;\s]*),)?(\d{1,20}),(\d{1,20}),(\d{1,20}),([-c+])([,;])"
+)
+_NCFRAG = re.compile(rb"ncfrag=(\d{1,9})/(\d{1,9})")
+
+# §4.7/§3.4: an extended record is at most 8 KiB of formatted text plus up to
+# 256 userdata entries of 256 bytes and 4 x 256 bytes of sysdata; anything
+# announcing more than this is not a kernel record and would only cost memory.
+MAX_FRAGMENTED_TOTAL = 128 * 1024
+
+_FLAGS = {b"-": Flag.NONE, b"c": Flag.CONT, b"+": Flag.CONT_FRAGMENT}
+
+
+def decode_datagram(payload: bytes) -> Datagram:
+    """Decode one UDP payload sent by netconsole.
+
+    Args:
+        payload: the UDP payload, as received.
+
+    Returns:
+        An `ExtendedMessage` (a whole extended record), a `Fragment` (one
+        `ncfrag` piece) or a `BasicChunk` (console text, judged by the stream).
+
+    Raises:
+        WireError: the payload is empty, or starts like an extended header but
+            breaks its grammar (a bad `ncfrag` field, say).
+    """
+    if not payload:
+        raise WireError(RejectReason.EMPTY, "empty datagram")
+    m = _EXTENDED_START.match(payload)
+    if m is None:
+        return BasicChunk(data=payload)
+    release_b, prefix_b, seq_b, ts_b, flag_b, sep = m.groups()
+    prefix = int(prefix_b)
+    caller: str | None = None
+    extra: list[str] = []
+    ncfrag: tuple[int, int] | None = None
+    end = m.end()
+    if sep == b",":
+        semi = payload.find(b";", end)
+        if semi < 0:
+            raise WireError(RejectReason.BAD_HEADER, "extended header without ';'")
+        for token in payload[end:semi].split(b","):
+            if token.startswith(b"ncfrag="):
+                fm = _NCFRAG.fullmatch(token)
+                if fm is None or ncfrag is not None:
+                    raise WireError(RejectReason.BAD_NCFRAG, f"malformed {token[:40]!r}")
+                ncfrag = (int(fm.group(1)), int(fm.group(2)))
+            elif token.startswith(b"caller=") and caller is None:
+                caller = token[7:].decode("latin-1")
+            else:
+                extra.append(token.decode("latin-1"))
+        end = semi + 1
+    header = Header(
+        release=release_b.decode("latin-1") if release_b is not None else None,
+        facility=prefix >> 3,
+        level=prefix & 7,
+        seq=int(seq_b),
+        ts_usec=int(ts_b),
+        flag=_FLAGS[flag_b],
+        caller=caller,
+        extra=tuple(extra),
+    )
+    data = payload[end:]
+    if ncfrag is None:
+        return ExtendedMessage(header=header, body=parse_body(data))
+    offset, total = ncfrag
+    if total > MAX_FRAGMENTED_TOTAL:
+        raise WireError(RejectReason.FRAGMENT_TOO_LARGE, f"ncfrag total {total} is too large")
+    if not data or offset + len(data) > total:
+        raise WireError(
+            RejectReason.BAD_NCFRAG,
+            f"ncfrag={offset}/{total} carries {len(data)} bytes, outside the record",
+        )
+    return Fragment(header=header, offset=offset, total=total, data=data)
+
+
+def parse_body(data: bytes) -> Body:
+    """Parse the (reassembled, still escaped) bytes after an extended header's `;`.
+
+    The first line is the message text; every following line is ` KEY=value`
+    (dictionary, userdata and sysdata alike, §4.6). A line that breaks that
+    shape (only a foreign sender makes one) is kept whole as a field with an
+    empty key, so nothing is lost.
+    """
+    nl = data.find(b"\n")
+    if nl < 0:
+        return Body(text=unescape(data), terminated=False)
+    text = unescape(data[:nl])
+    rest = data[nl + 1 :]
+    if not rest:
+        return Body(text=text)
+    fields: list[tuple[bytes, bytes]] = []
+    lines = rest.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    for line in lines:
+        if line.startswith(b" "):
+            key, eq, value = line[1:].partition(b"=")
+            if eq:
+                fields.append((unescape(key), unescape(value)))
+                continue
+        fields.append((b"", unescape(line)))
+    return Body(text=text, fields=tuple(fields))
