@@ -10,7 +10,7 @@ reassembled.
 from __future__ import annotations
 
 import enum
-import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -118,8 +118,8 @@ def _ip(ethertype: int, frame: bytes, off: int, time: float) -> UdpDatagram:
             raise PacketError(PacketReject.NOT_UDP, f"IPv4 protocol {frame[off + 9]}")
         if len(frame) < off + ihl:
             raise PacketError(PacketReject.TRUNCATED, "short IPv4 options")
-        src = str(ipaddress.IPv4Address(frame[off + 12 : off + 16]))
-        dst = str(ipaddress.IPv4Address(frame[off + 16 : off + 20]))
+        src = socket.inet_ntop(socket.AF_INET, frame[off + 12 : off + 16])
+        dst = socket.inet_ntop(socket.AF_INET, frame[off + 16 : off + 20])
         end = off + total_len if total_len >= ihl else len(frame)
         return _udp(frame[off + ihl : end], src, dst, time)
     if ethertype == _ETH_IPV6:
@@ -128,8 +128,8 @@ def _ip(ethertype: int, frame: bytes, off: int, time: float) -> UdpDatagram:
         if frame[off] >> 4 != 6:
             raise PacketError(PacketReject.BAD_IP, "bad IPv6 version")
         payload_len, nxt = struct.unpack_from("!HB", frame, off + 4)
-        src = str(ipaddress.IPv6Address(frame[off + 8 : off + 24]))
-        dst = str(ipaddress.IPv6Address(frame[off + 24 : off + 40]))
+        src = socket.inet_ntop(socket.AF_INET6, frame[off + 8 : off + 24])
+        dst = socket.inet_ntop(socket.AF_INET6, frame[off + 24 : off + 40])
         body = frame[off + 40 : off + 40 + payload_len] if payload_len else frame[off + 40 :]
         pos = 0
         while nxt in _IPV6_EXT or nxt == _IPV6_FRAGMENT:

@@ -147,6 +147,10 @@ class SenderStream:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which `expire` has something to do."""
+        if (not self.seq.holes and self._basic_buf is None
+                and (self._frags is None or not self._frags.pending)
+                and (self._msgid is None or not self._msgid.holes)):
+            return None  # the common case, checked once per datagram
         times = [self.seq.next_deadline()]
         if self._msgid is not None:
             times.append(self._msgid.next_deadline())

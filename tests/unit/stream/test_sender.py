@@ -1,0 +1,261 @@
+"""SenderStream: reassembly and accounting, one behaviour per test."""
+
+from __future__ import annotations
+
+from netconsole.stream import (
+    Duplicate,
+    Event,
+    Gap,
+    GapKind,
+    Incomplete,
+    Reboot,
+    RebootReason,
+    Record,
+    Rejected,
+    SenderStream,
+)
+from netconsole.stream._fragments import FRAGMENT_TIMEOUT, MAX_PENDING_RECORDS
+from netconsole.stream._tracker import REORDER_WAIT, WINDOW
+from netconsole.wire import Mode, OutgoingRecord, RejectReason, encode_extended
+from tests.helpers import SENDER, feed_all
+
+
+def ext(seq: int, text: bytes = b"hello", ts: int | None = None, **kw: object) -> list[bytes]:
+    return encode_extended(OutgoingRecord(facility=0, level=6, seq=seq,
+                                          ts_usec=ts if ts is not None else 1000 + seq,
+                                          text=text, **kw))  # type: ignore[arg-type]
+
+
+def only(events: list[Event], kind: type) -> list:  # type: ignore[type-arg]
+    return [e for e in events if isinstance(e, kind)]
+
+
+# -- basic mode ------------------------------------------------------------------
+
+def test_basic_line_cut_across_datagrams() -> None:
+    line = b"[    4.562887] lab[basic]: LEN975 " + b"x" * 974 + b"\n"
+    events = feed_all(SenderStream(SENDER), [line[:1000], line[1000:]])
+    [r] = only(events, Record)
+    assert r.mode is Mode.BASIC and r.complete
+    assert r.ts_usec == 4_562_887
+    assert r.text == b"lab[basic]: LEN975 " + b"x" * 974
+
+
+def test_basic_record_of_exactly_1000_bytes_then_another() -> None:
+    first = b"[    1.000000] " + b"a" * 984 + b"\n"
+    assert len(first) == 1000
+    events = feed_all(SenderStream(SENDER), [first, b"[    1.000001] next\n"])
+    assert [r.text for r in only(events, Record)] == [b"a" * 984, b"next"]
+
+
+def test_basic_multi_line_record_strips_repeated_prefix() -> None:
+    dg = (b"[    4.976442] labtrig: multi line A\n[    4.976442] labtrig: multi line B\n"
+          b"[    4.976442] labtrig: multi line C\n")
+    [r] = only(feed_all(SenderStream(SENDER), [dg]), Record)
+    assert r.text == b"labtrig: multi line A\nlabtrig: multi line B\nlabtrig: multi line C"
+
+
+def test_basic_dropped_messages_line_is_loss() -> None:
+    events = feed_all(SenderStream(SENDER),
+                      [b"** 17 printk messages dropped **\n[   12.000000] after\n"])
+    [g] = only(events, Gap)
+    assert (g.kind, g.count) == (GapKind.DROPPED, 17)
+    [r] = only(events, Record)
+    assert r.text == b"after"
+
+
+def test_basic_syslog_and_caller_prefixes() -> None:
+    [r] = only(feed_all(SenderStream(SENDER), [b"<30>[    1.500000][  T123] daemon\n"]), Record)
+    assert (r.facility, r.level, r.ts_usec, r.caller, r.text) == (3, 6, 1_500_000, "T123",
+                                                                  b"daemon")
+
+
+def test_basic_without_time_prefix() -> None:
+    [r] = only(feed_all(SenderStream(SENDER), [b"[drm] no time here\n"]), Record)
+    assert (r.ts_usec, r.text) == (None, b"[drm] no time here")
+
+
+def test_basic_missing_continuation_times_out_incomplete() -> None:
+    s = SenderStream(SENDER)
+    s.feed(b"[    1.000000] " + b"z" * 985, 10.0)
+    assert s.next_deadline() == 10.0 + FRAGMENT_TIMEOUT
+    s.expire(10.0 + FRAGMENT_TIMEOUT)
+    [r] = only(s.events(), Record)
+    assert not r.complete and r.text.startswith(b"zzz")
+
+
+def test_basic_random_bytes_are_rejected_with_a_reason() -> None:
+    events = feed_all(SenderStream(SENDER), [b"\x00\x17\xff garbage", b"no newline here"])
+    assert [e.reason for e in only(events, Rejected)] == [RejectReason.NOT_NETCONSOLE] * 2
+    assert not only(events, Record)
+
+
+# -- extended reassembly ---------------------------------------------------------
+
+def test_fragments_reversed_and_duplicated() -> None:
+    text = b"\x01\\" * 700  # escapes make it 5600 bytes on the wire
+    dgs = ext(5, text)
+    assert len(dgs) > 3
+    events = feed_all(SenderStream(SENDER), list(reversed(dgs)) + dgs[1:2])
+    [r] = only(events, Record)
+    assert r.text == text and r.complete
+    assert [e.reason for e in only(events, Rejected)] == [RejectReason.DUPLICATE_FRAGMENT]
+
+
+def test_fragment_cut_inside_escape() -> None:
+    dgs = ext(9, b"\x1b" * 300)
+    assert dgs[0].endswith(b"\\x1")  # the first fragment ends inside a \xHH escape
+    [r] = only(feed_all(SenderStream(SENDER), dgs), Record)
+    assert r.text == b"\x1b" * 300
+
+
+def test_fragment_cut_inside_key_value_line() -> None:
+    dgs = ext(9, b"t" * 900, userdata=((b"key", b"v" * 150),))
+    assert b" key=v" in dgs[0] and dgs[1].split(b";", 1)[1].startswith(b"v")
+    [r] = only(feed_all(SenderStream(SENDER), list(reversed(dgs))), Record)
+    assert r.text == b"t" * 900 and r.fields == ((b"key", b"v" * 150),)
+
+
+def test_missing_middle_fragment_gives_incomplete_record_with_holes() -> None:
+    dgs = ext(7, b"m" * 2500)
+    s = SenderStream(SENDER)
+    for d in (dgs[0], dgs[2]):
+        s.feed(d, 1.0)
+    s.expire(1.0 + FRAGMENT_TIMEOUT)
+    events = s.events()
+    [inc] = only(events, Incomplete)
+    [r] = only(events, Record)
+    assert not r.complete and r.missing == inc.missing
+    [(start, end)] = inc.missing
+    assert end - start == len(dgs[1].split(b";", 1)[1])
+    assert len(r.text) == 2500 - (end - start)
+
+
+def test_pending_fragments_are_bounded_per_sender() -> None:
+    s = SenderStream(SENDER)
+    for seq in range(MAX_PENDING_RECORDS + 5):
+        s.feed(ext(seq, b"q" * 1500)[0], 1.0 + seq / 1000)
+    events = s.events()
+    assert len(only(events, Incomplete)) == 5
+    assert s.buffered_bytes <= MAX_PENDING_RECORDS * 1000
+
+
+def test_fragment_total_disagreement_is_rejected() -> None:
+    s = SenderStream(SENDER)
+    s.feed(b"6,1,2,-,ncfrag=0/2000;" + b"a" * 900, 0.0)
+    s.feed(b"6,1,2,-,ncfrag=900/3000;" + b"a" * 900, 0.0)
+    assert [e.reason for e in only(s.events(), Rejected)] == [RejectReason.FRAGMENT_MISMATCH]
+
+
+# -- accounting ------------------------------------------------------------------
+
+def test_seq_gap_reported_after_reorder_wait() -> None:
+    s = SenderStream(SENDER)
+    for seq in (1, 2, 6):
+        s.feed(ext(seq)[0], 0.0)
+    s.expire(REORDER_WAIT / 2)
+    assert not only(s.events(), Gap)
+    s.expire(REORDER_WAIT)
+    [g] = only(s.events(), Gap)
+    assert (g.kind, g.first, g.count) == (GapKind.SEQ, 3, 3)
+
+
+def test_reordered_records_are_not_loss() -> None:
+    s = SenderStream(SENDER)
+    for seq in (1, 3, 2, 4):
+        s.feed(ext(seq)[0], 0.0)
+    s.flush(1.0)
+    events = s.events()
+    assert [r.seq for r in only(events, Record)] == [1, 3, 2, 4]
+    assert not only(events, Gap)
+    assert s.seq.reordered == 1
+
+
+def test_duplicate_record_from_two_targets() -> None:
+    events = feed_all(SenderStream(SENDER), ext(1) + ext(1) + ext(2))
+    assert [r.seq for r in only(events, Record)] == [1, 2]
+    assert [d.seq for d in only(events, Duplicate)] == [1]
+
+
+def test_reboot_when_seq_comes_back_after_silence() -> None:
+    s = SenderStream(SENDER)
+    for seq in range(5):
+        s.feed(ext(seq, ts=seq * 10)[0], seq * 0.01)
+    s.feed(ext(0, ts=0)[0], 30.0)
+    events = s.events()
+    [rb] = only(events, Reboot)
+    assert (rb.reason, rb.previous_seq, rb.seq) == (RebootReason.SEQ_BACK, 4, 0)
+    assert [r.seq for r in only(events, Record)] == [0, 1, 2, 3, 4, 0]
+
+
+def test_reboot_when_seq_falls_below_window() -> None:
+    s = SenderStream(SENDER)
+    s.feed(ext(WINDOW + 100)[0], 0.0)
+    s.feed(ext(3)[0], 0.0)
+    assert [e.reason for e in only(s.events(), Reboot)] == [RebootReason.SEQ_BACK]
+
+
+def test_reboot_when_time_goes_back_with_higher_seq() -> None:
+    s = SenderStream(SENDER)
+    s.feed(ext(10, ts=50_000_000)[0], 0.0)
+    s.feed(ext(400, ts=2_000_000)[0], 0.1)
+    events = s.events()
+    assert [e.reason for e in only(events, Reboot)] == [RebootReason.TIME_BACK]
+    assert not only(events, Gap)
+
+
+def test_reboot_when_release_changes() -> None:
+    s = SenderStream(SENDER)
+    s.feed(ext(10, release="6.12.1")[0], 0.0)
+    s.feed(ext(11, release="6.13.0")[0], 0.1)
+    [rb] = only(s.events(), Reboot)
+    assert (rb.reason, rb.previous_release, rb.release) == (RebootReason.NEW_RELEASE, "6.12.1",
+                                                           "6.13.0")
+
+
+def test_release_appearing_is_not_a_reboot() -> None:
+    events = feed_all(SenderStream(SENDER), ext(1) + ext(2, release="6.12.1"))
+    assert not only(events, Reboot)
+
+
+def test_msgid_gap_counted_separately_from_seq() -> None:
+    dgs = [ext(seq, sysdata=((b"msgid", str(m).encode()),))[0]
+           for seq, m in ((10, 1), (11, 2), (12, 4))]
+    events = feed_all(SenderStream(SENDER), dgs)
+    gaps = only(events, Gap)
+    assert [(g.kind, g.first, g.count) for g in gaps] == [(GapKind.MSGID, 3, 1)]
+
+
+def test_msgid_restart_after_reenable_is_not_loss() -> None:
+    dgs = [ext(seq, sysdata=((b"msgid", str(m).encode()),))[0]
+           for seq, m in ((10, 1), (11, 2), (12, 3), (20, 1), (21, 2))]
+    gaps = only(feed_all(SenderStream(SENDER), dgs), Gap)
+    assert [(g.kind, g.first, g.count) for g in gaps] == [(GapKind.SEQ, 13, 7)]
+
+
+def test_msgid_wraps_at_2_32() -> None:
+    dgs = [ext(seq, sysdata=((b"msgid", str(m).encode()),))[0]
+           for seq, m in ((1, 2**32 - 2), (2, 2**32 - 1), (3, 0), (4, 1), (5, 3))]
+    gaps = only(feed_all(SenderStream(SENDER), dgs), Gap)
+    assert [(g.kind, g.first, g.count) for g in gaps] == [(GapKind.MSGID, 2, 1)]
+
+
+def test_snapshot_restore_gives_no_false_gap_or_reboot() -> None:
+    s = SenderStream(SENDER)
+    for seq in range(100, 110):
+        s.feed(ext(seq)[0], 1.0)
+    s.flush(1.0)
+    s.events()
+    restored = SenderStream.restore(SENDER, s.snapshot())
+    restored.feed(ext(109)[0], 1.2)  # the last record again: a duplicate, not a reboot
+    restored.feed(ext(110)[0], 1.3)
+    restored.flush(2.0)
+    events = restored.events()
+    assert [r.seq for r in only(events, Record)] == [110]
+    assert not only(events, Gap) and not only(events, Reboot)
+
+
+def test_mode_switch_restarts_accounting() -> None:
+    events = feed_all(SenderStream(SENDER), [*ext(50), b"[    1.000000] basic now\n", *ext(1)])
+    assert [r.mode for r in only(events, Record)] == [Mode.EXTENDED, Mode.BASIC, Mode.EXTENDED]
+    assert not only(events, Reboot) and not only(events, Gap)
