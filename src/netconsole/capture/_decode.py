@@ -22,7 +22,7 @@ from netconsole.stream import (
     Record,
     Rejected,
     Sender,
-    SenderStream,
+    StreamTable,
 )
 
 
@@ -75,13 +75,12 @@ class DecodeSummary:
 
 
 class CaptureDecoder:
-    """Feeds frames to per-sender streams and yields their events in order."""
+    """Feeds frames to a StreamTable and yields the events in order."""
 
     def __init__(self, ports: Iterable[int] = ()) -> None:
         self.ports = frozenset(ports)
-        self.streams: dict[tuple[str, int, int], SenderStream] = {}
+        self.table = StreamTable()
         self.summary = DecodeSummary()
-        self._next_deadline: float | None = None
         self._now = 0.0
 
     def frames(self, items: Iterable[Frame | FileProblem], name: str = "") -> Iterator[Event]:
@@ -96,47 +95,32 @@ class CaptureDecoder:
     def frame(self, fr: Frame) -> Iterator[Event]:
         s = self.summary
         s.packets += 1
-        self._now = max(self._now, fr.time)
-        yield from self._expire(fr.time)
+        table = self.table
+        if fr.time > self._now:
+            self._now = fr.time
+            deadline = table.next_deadline()
+            if deadline is not None and deadline <= fr.time:
+                table.expire(fr.time)
         try:
             dg = udp_from_frame(fr.linktype, fr.data, fr.time)
         except PacketError as exc:
             s.rejected[exc.reason.value] += 1
+            yield from self._drain()
             return
         if self.ports and dg.dport not in self.ports:
             s.other_port += 1
-            return
-        s.datagrams += 1
-        key = (dg.src, dg.sport, dg.dport)
-        stream = self.streams.get(key)
-        if stream is None:
-            stream = self.streams[key] = SenderStream(
-                Sender(host=dg.src, port=dg.sport, local_port=dg.dport))
-        stream.feed(dg.payload, fr.time)
-        yield from self._drain(stream)
-        deadline = stream.next_deadline()
-        if deadline is not None and (self._next_deadline is None or deadline < self._next_deadline):
-            self._next_deadline = deadline
+        else:
+            s.datagrams += 1
+            table.feed(Sender(host=dg.src, port=dg.sport, local_port=dg.dport), dg.payload,
+                       fr.time)
+        yield from self._drain()
 
     def finish(self) -> Iterator[Event]:
         """End of input: everything pending comes out."""
-        for stream in self.streams.values():
-            stream.flush(self._now)
-            yield from self._drain(stream)
+        self.table.flush(self._now)
+        yield from self._drain()
 
-    def _expire(self, now: float) -> Iterator[Event]:
-        if self._next_deadline is None or now < self._next_deadline:
-            return
-        nxt: float | None = None
-        for stream in self.streams.values():
-            stream.expire(now)
-            yield from self._drain(stream)
-            d = stream.next_deadline()
-            if d is not None and (nxt is None or d < nxt):
-                nxt = d
-        self._next_deadline = nxt
-
-    def _drain(self, stream: SenderStream) -> Iterator[Event]:
-        for e in stream.events():
+    def _drain(self) -> Iterator[Event]:
+        for e in self.table.events():
             self.summary.count(e)
             yield e

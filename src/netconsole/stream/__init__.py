@@ -1,5 +1,7 @@
 """Per-sender stream state machines, sans-IO: datagrams and times in, events out."""
 
+from netconsole.stream._sender import SenderStream
+from netconsole.stream._table import StreamTable
 from netconsole.stream.events import (
     Duplicate,
     Event,
@@ -24,8 +26,6 @@ __all__ = [
     "Record",
     "Rejected",
     "Sender",
+    "SenderStream",
+    "StreamTable",
 ]
-
-from netconsole.stream._sender import SenderStream
-
-__all__ += ["SenderStream"]
