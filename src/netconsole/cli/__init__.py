@@ -17,6 +17,8 @@ from netconsole import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "decode": ("netconsole.cli.decode", "decode",
                "Decode netconsole traffic in pcap/pcapng files to JSON lines."),
+    "doctor": ("netconsole.cli.doctor", "doctor",
+               "Explain why netconsole does not work on this host, and what to do."),
 }
 
 

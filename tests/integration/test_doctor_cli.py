@@ -1,0 +1,144 @@
+"""`netconsole doctor` end to end: exit codes, --json, --collect on this machine,
+and collect -> --root round trips."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from netconsole.cli import main
+
+SNAPSHOTS = Path(__file__).parents[1] / "data" / "snapshots"
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["doctor", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("aws-4.4-ena-2.0.1K", 1), ("aws-ena-after-upgrade", 0), ("bond-slave", 1),
+     ("gateway-no-mac", 1), ("low-loglevel", 0), ("bad-param", 1),
+     ("healthy-6x-configfs", 0)],
+)
+def test_doctor_exit_code_per_snapshot(name: str, code: int) -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / name), "--json")
+    assert exit_code == code
+    data = json.loads(output)
+    assert data["exit_code"] == code and data["works"] == (code == 0)
+
+
+def test_doctor_json_ena_case() -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "aws-4.4-ena-2.0.1K"), "--json")
+    assert exit_code == 1
+    data = json.loads(output)
+    assert data["facts"]["kernel"] == "4.4.0-1072-aws"
+    (f,) = [f for f in data["findings"] if f["code"] == "netpoll-unsupported"]
+    assert f["severity"] == "error" and "Unknown error 524" in f["cause"]
+    assert [r["recommended"] for r in f["remedies"]] == [True, True, False, True, True, True]
+
+
+def test_doctor_text_output() -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "aws-4.4-ena-2.0.1K"))
+    assert exit_code == 1
+    assert "netpoll-unsupported" in output and "will NOT work" in output
+
+
+def test_doctor_missing_root_exits_2(tmp_path: Path) -> None:
+    exit_code, _ = invoke("--root", str(tmp_path / "nope"))
+    assert exit_code == 2
+
+
+def test_doctor_garbage_tarball_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tarball")
+    exit_code, _ = invoke("--root", str(bad))
+    assert exit_code == 2
+
+
+def test_doctor_help_ends_with_example() -> None:
+    exit_code, output = CliRunner().invoke(main, ["doctor", "--help"]).exit_code, \
+        CliRunner().invoke(main, ["doctor", "--help"]).output
+    assert exit_code == 0 and "Example:" in output
+
+
+def test_doctor_snapshot_directory_as_tarball(tmp_path: Path) -> None:
+    archive = tmp_path / "ena.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(SNAPSHOTS / "aws-4.4-ena-2.0.1K", arcname="aws-4.4-ena-2.0.1K")
+    exit_code, output = invoke("--root", str(archive), "--json")
+    assert exit_code == 1
+    assert "netpoll-unsupported" in {f["code"] for f in json.loads(output)["findings"]}
+
+
+def test_doctor_live_does_not_crash() -> None:
+    start = time.monotonic()
+    exit_code, output = invoke("--json")
+    assert time.monotonic() - start < 5
+    assert exit_code in (0, 1)
+    data = json.loads(output)
+    assert "doctor-check-failed" not in {f["code"] for f in data["findings"]}
+    assert data["facts"]["kernel"] != "unknown"
+
+
+def test_doctor_collect_live_then_root_round_trip(tmp_path: Path) -> None:
+    archive = tmp_path / "snap.tar.gz"
+    exit_code, _ = invoke("--collect", str(archive))
+    assert exit_code == 0 and archive.exists()
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        assert not any(m.issym() or m.islnk() for m in tar.getmembers())
+    assert {"proc/cmdline", "ip/link.json", "ip/route.json", "netconsole-snapshot.txt"} <= names
+    live_code, live = invoke("--json")
+    snap_code, snap = invoke("--root", str(archive), "--json")
+    assert snap_code == live_code
+    live_data, snap_data = json.loads(live), json.loads(snap)
+    assert snap_data["facts"]["kernel"] == live_data["facts"]["kernel"]
+    assert snap_data["facts"]["netconsole"] == live_data["facts"]["netconsole"]
+    assert {f["code"] for f in snap_data["findings"]} == \
+        {f["code"] for f in live_data["findings"]}
+
+
+def test_doctor_collect_from_snapshot_round_trip(tmp_path: Path) -> None:
+    archive = tmp_path / "again.tar.gz"
+    exit_code, _ = invoke("--root", str(SNAPSHOTS / "healthy-6x-configfs"),
+                          "--collect", str(archive))
+    assert exit_code == 0
+    code, output = invoke("--root", str(archive), "--json")
+    data = json.loads(output)
+    assert code == 0 and data["facts"]["targets"].startswith("fleet (configfs)")
+
+
+def test_doctor_tarball_with_sysfs_symlinks(tmp_path: Path) -> None:
+    """A person tars copied sysfs: relative symlinks become their target text."""
+    snap = tmp_path / "snap"
+    (snap / "sys/class/net/ens5/device").mkdir(parents=True)
+    (snap / "sys/module/ena").mkdir(parents=True)
+    (snap / "proc/sys/kernel").mkdir(parents=True)
+    (snap / "sys/class/net/ens5/device/driver").symlink_to("../../../../bus/pci/drivers/ena")
+    (snap / "escape").symlink_to("/etc/passwd")
+    (snap / "sys/module/ena/version").write_text("2.0.1K\n")
+    (snap / "proc/sys/kernel/osrelease").write_text("4.4.0-1072-aws\n")
+    (snap / "dmesg.txt").write_text("netpoll: netconsole: ens5 doesn't support polling, "
+                                    "aborting\n")
+    archive = tmp_path / "snap.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(snap, arcname="snap")
+    exit_code, output = invoke("--root", str(archive), "--json")
+    assert exit_code == 1
+    (f,) = [f for f in json.loads(output)["findings"] if f["code"] == "netpoll-unsupported"]
+    assert "ena 2.0.1K" in f["title"]
+
+
+def test_doctor_target_option(tmp_path: Path) -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "aws-ena-after-upgrade"), "--json",
+                               "--target", "@/ens9,6666@172.31.20.15/")
+    assert exit_code == 1
+    codes = {f["code"]: f["target"] for f in json.loads(output)["findings"]}
+    assert codes["iface-missing"] == "argument0"
