@@ -63,9 +63,12 @@ from netconsole.wire import (
 # A duplicate comes milliseconds after the original (two targets, one
 # receiver); a seq that comes back after this much silence is a new boot.
 REBOOT_SILENCE = 1.0
-# printk timestamps of consecutive records may disagree by a little across
-# CPUs; a newer seq whose time is this much earlier belongs to another boot.
-TS_BACK_TOLERANCE_USEC = 1_000_000
+# printk timestamps of consecutive records may disagree across CPUs: the kernel
+# lab saw a second CPU's first records 1.2 s behind at boot. A newer seq whose
+# time is this much earlier belongs to another boot.
+TS_BACK_TOLERANCE_USEC = 30_000_000
+# The userdata key `netconsole forward` puts on records replayed from pstore.
+PSTORE_FIELD = b"pstore"
 # msgid is a u32 that wraps (§3.5).
 _MSGID_MOD = 1 << 32
 
@@ -259,6 +262,11 @@ class SenderStream:
             complete=missing is None,
             missing=missing or (),
         )
+        if body.fields and record.field(PSTORE_FIELD) is not None:
+            # A crash dump of the previous boot, replayed by `netconsole forward`:
+            # its seq numbers belong to that boot, so they are not accounted here.
+            self._events.append(record)
+            return
         if not self._account(h, record.kernel_release, now):
             return
         self._events.append(record)

@@ -24,8 +24,9 @@ from typing import Any
 WINDOW = 1024
 _MASK = (1 << WINDOW) - 1
 # How long a hole waits for reordered datagrams before it counts as loss
-# (netconsd waits 200 ms; loopback and LAN reorder far less than that).
-REORDER_WAIT = 0.5
+# (netconsd waits 200 ms). It must exceed the fragment timeout (1 s), so that a
+# record given up as incomplete fills its hole before the hole counts as a gap.
+REORDER_WAIT = 1.5
 # Holes kept open at once; past this the oldest is reported at once (bounded memory).
 MAX_HOLES = 64
 

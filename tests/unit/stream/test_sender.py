@@ -259,3 +259,17 @@ def test_mode_switch_restarts_accounting() -> None:
     events = feed_all(SenderStream(SENDER), [*ext(50), b"[    1.000000] basic now\n", *ext(1)])
     assert [r.mode for r in only(events, Record)] == [Mode.EXTENDED, Mode.BASIC, Mode.EXTENDED]
     assert not only(events, Reboot) and not only(events, Gap)
+
+
+def test_pstore_records_are_not_accounted() -> None:
+    s = SenderStream(SENDER)
+    for seq in (500, 501):
+        s.feed(ext(seq)[0], 0.0)
+    # the previous boot's panic, replayed by netconsole forward from pstore
+    for seq in (3, 9):
+        s.feed(ext(seq, userdata=((b"pstore", b"dmesg-ramoops-0"),))[0], 0.1)
+    s.feed(ext(502)[0], 0.2)
+    s.flush(5.0)
+    events = s.events()
+    assert [r.seq for r in only(events, Record)] == [500, 501, 3, 9, 502]
+    assert not only(events, Reboot) and not only(events, Gap) and not only(events, Duplicate)
