@@ -3,10 +3,12 @@
 Known, and asserted as it is (qemu-lab.md, captures/README.md):
 * 6.12 (legacy console, printed synchronously) sends the whole panic, down to
   `Rebooting in 1 seconds..`, on every target;
-* 7.2 (netconsole runs as a threaded nbcon console) sends nothing from
-  `sysrq: Trigger a crash` on, on virtio-net and e1000 alike, although the serial
-  console shows the whole panic. Should a later 7.x send its panic, this test
-  fails on purpose: the expectation (and the docs) must then change.
+* 7.2 (netconsole runs as a threaded nbcon console) sends the panic only
+  partly, if at all: the thread's backlog and the final atomic flush race the
+  reboot. In the shared captures nothing after `sysrq: Trigger a crash` arrived;
+  in CI runs of this lab, sometimes a few lines did. So on 7.x what arrives after
+  the crash must be lines the console printed (nothing invented, nothing
+  garbled), and whatever arrived before it must be complete.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def test_panic_over_netconsole(modparam_run: Run, target: int) -> None:
     else:
         crash_ts = panic[0].ts_usec
         after = [r for r in decoded.records if (r.ts_usec or 0) >= crash_ts]
-        assert after == [], "7.x sent part of its panic: update the expectation"
+        assert not compare(panic, after).extra, "a panic record the console never printed"
         before = [line for line in run.console.lines if line.ts_usec < crash_ts]
         result = compare(before[-5:], decoded.records)
         assert not result.missing, result.report()

@@ -15,10 +15,20 @@ from netconsole import __version__
 
 # name -> (module, attribute, one-line help shown in `netconsole --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "listen": ("netconsole.cli.listen", "listen",
+        "Receive netconsole traffic, store every record, and show it live."),
+    "tail": ("netconsole.cli.tail", "tail",
+        "Show stored records, and follow new ones."),
+    "search": ("netconsole.cli.search", "search",
+        "Full-text search over stored records."),
+    "hosts": ("netconsole.cli.hosts", "hosts",
+        "Senders: last seen, loss, reboots, live/silent."),
+    "export": ("netconsole.cli.export", "export",
+        "Export stored records as JSON lines or CSV."),
     "decode": ("netconsole.cli.decode", "decode",
-               "Decode netconsole traffic in pcap/pcapng files to JSON lines."),
+        "Decode netconsole traffic in pcap/pcapng files to JSON lines."),
     "doctor": ("netconsole.cli.doctor", "doctor",
-               "Explain why netconsole does not work on this host, and what to do."),
+        "Explain why netconsole does not work on this host, and what to do."),
 }
 
 
@@ -26,7 +36,7 @@ class LazyGroup(click.Group):
     """A group that imports a subcommand's module only when it is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)  # in the order of the table: the main job first
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)

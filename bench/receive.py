@@ -1,0 +1,245 @@
+"""Benchmark: what `netconsole listen` stores, at 1, 1,000 and 100,000 senders.
+
+A load generator sends extended netconsole traffic, byte-exact to the kernel's
+encoder, from N simulated senders: distinct 127.x.y.z source addresses (set
+per datagram with IP_PKTINFO, so one socket serves them all) and the fixed
+source port 6665, with a share of fragmented records, at a chosen rate. The
+receiver is the real `netconsole listen` (real sockets, real SQLite). For each
+sender count it reports:
+
+* the highest loss-free rate: records/s stored with < 0.1 % lost, found by
+  raising the offered rate until loss appears;
+* CPU seconds per million records stored (receiver processes only);
+* resident memory, and per idle sender (RSS growth / senders).
+
+Usage: python bench/receive.py [--senders 1,1000,100000] [--workers 2]
+       [--duration 4] [--fragmented 0.05] [--rates 2000,5000,...]
+Everything goes to loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from netconsole.collector import free_udp_port
+from netconsole.wire import OutgoingRecord, encode_extended
+
+IP_PKTINFO = 8
+SOURCE_PORT = 6665
+
+
+def source_address(i: int) -> bytes:
+    # 127.1.0.0/16 and up: never 127.0.0.1, so the receiver sees N distinct hosts.
+    return bytes([127, 1 + (i >> 16), (i >> 8) & 255, i & 255])
+
+
+class LoadGenerator:
+    """Paced sender of kernel-exact extended records from many addresses."""
+
+    def __init__(self, senders: int, port: int, fragmented: float) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", SOURCE_PORT))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self.dest = ("127.0.0.1", port)
+        self.senders = senders
+        self.cmsgs = [[(socket.IPPROTO_IP, IP_PKTINFO,
+                        struct.pack("=I4s4s", 0, source_address(i), b"\0" * 4))]
+                      for i in range(senders)]
+        self.seq = [0] * senders
+        self.every = int(1 / fragmented) if fragmented > 0 else 0
+        self.records = 0
+        self.datagrams = 0
+        self.next = 0
+
+    def _record(self, i: int) -> list[bytes]:
+        self.seq[i] += 1
+        seq = self.seq[i]
+        self.records += 1
+        if self.every and self.records % self.every == 0:
+            text = b"BUG: unable to handle page fault for address: ffffffffc0de0000 " * 30
+        else:
+            text = b"e1000e 0000:00:19.0 eth0: NIC Link is Up 1000 Mbps Full Duplex %d" % seq
+        return encode_extended(OutgoingRecord(
+            facility=0, level=6, seq=seq, ts_usec=10_000_000 + seq * 1000, text=text,
+            userdata=((b"hostname", b"bench-%d" % i),)))
+
+    def run(self, rate: float, seconds: float) -> None:
+        """Offer `rate` records/s for `seconds`, round-robin over the senders."""
+        start = time.perf_counter()
+        sent = 0
+        sendmsg, dest, cmsgs = self.sock.sendmsg, self.dest, self.cmsgs
+        while True:
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+            due = int(rate * elapsed) + 1
+            while sent < due:
+                i = self.next
+                self.next = (i + 1) % self.senders
+                for d in self._record(i):
+                    try:
+                        sendmsg([d], cmsgs[i], 0, dest)
+                    except BlockingIOError:
+                        time.sleep(0.0005)
+                        sendmsg([d], cmsgs[i], 0, dest)
+                    self.datagrams += 1
+                sent += 1
+            time.sleep(0.001)
+
+
+class Receiver:
+    def __init__(self, workers: int, tmp: Path) -> None:
+        self.port = free_udp_port()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.http = s.getsockname()[1]
+        self.db = tmp / "bench.db"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "netconsole", "listen", "--quiet", "--db", str(self.db),
+             "-p", str(self.port), "-w", str(workers), "--http", f"127.0.0.1:{self.http}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if b"listening on" in line:
+                break
+        self.pids = [self.proc.pid, *self._children()]
+
+    def _children(self) -> list[int]:
+        time.sleep(0.5)
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    stat = Path(f"/proc/{d}/stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
+                    out.append(int(d))
+        return out
+
+    def stored(self) -> int:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.http}/metrics").read().decode()
+        for line in body.splitlines():
+            if line.startswith("netconsole_stored_records_total "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def cpu_seconds(self) -> float:
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids:
+            try:
+                f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(f[11]) + int(f[12])
+        return total / tick
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for pid in self.pids:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                continue
+        return total
+
+    def wait_settled(self, target: int, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            n = self.stored()
+            if n >= target:
+                return n
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since > 1.5:
+                return n
+            time.sleep(0.1)
+        return self.stored()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def measure(senders: int, workers: int, rates: list[int], duration: float,
+            fragmented: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        rx = Receiver(workers, Path(tmp))
+        gen = LoadGenerator(senders, rx.port, fragmented)
+        base_rss = rx.rss_bytes()
+        # Warm up: every sender sends once, so the idle state of each exists.
+        gen.run(min(rates[0], senders) if senders > 1 else rates[0], max(1.0, senders / rates[0]))
+        if senders > 1:
+            while gen.records < senders:
+                gen.run(rates[0], 0.5)
+        rx.wait_settled(gen.records)
+        idle_rss = rx.rss_bytes()
+        best, best_cpu = 0.0, 0.0
+        for rate in rates:
+            before_records = gen.records
+            before_stored = rx.stored()
+            before_cpu = rx.cpu_seconds()
+            t0 = time.perf_counter()
+            gen.run(rate, duration)
+            offered = (gen.records - before_records) / (time.perf_counter() - t0)
+            stored = rx.wait_settled(before_stored + gen.records - before_records) - before_stored
+            lost = 1 - stored / max(1, gen.records - before_records)
+            cpu = rx.cpu_seconds() - before_cpu
+            print(f"  {senders:>7,} senders, offered {offered:>9,.0f} rec/s: stored {stored:,}, "
+                  f"lost {lost:.3%}, receiver CPU {cpu / max(stored, 1) * 1e6:.1f} s/M",
+                  flush=True)
+            if offered < rate * 0.9:
+                print("  (the generator cannot offer more on this machine)")
+                if lost < 0.001:
+                    best, best_cpu = offered, cpu / max(stored, 1) * 1e6
+                break
+            if lost >= 0.001:
+                break
+            best, best_cpu = offered, cpu / max(stored, 1) * 1e6
+        rss = rx.rss_bytes()
+        rx.stop()
+        return {"senders": senders, "loss_free": best, "cpu_s_per_m": best_cpu,
+                "rss_mib": rss / 2**20,
+                "idle_per_sender": (idle_rss - base_rss) / senders if senders >= 1000 else 0.0}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--senders", default="1,1000,100000")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--fragmented", type=float, default=0.05)
+    ap.add_argument("--rates", default="2000,5000,10000,20000,40000,80000")
+    args = ap.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; receiver: netconsole listen, {args.workers} workers, "
+          f"SQLite; generator: Python, IP_PKTINFO sources; {args.fragmented:.0%} fragmented")
+    rows = [measure(int(n), args.workers, rates, args.duration, args.fragmented)
+            for n in args.senders.split(",")]
+    print("\n| senders | loss-free records/s | receiver CPU s per million | RSS MiB | "
+          "bytes per idle sender |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        per = f"{r['idle_per_sender']:,.0f}" if r["idle_per_sender"] else "-"
+        print(f"| {r['senders']:,} | {r['loss_free']:,.0f} | {r['cpu_s_per_m']:.1f} | "
+              f"{r['rss_mib']:.0f} | {per} |")
+
+
+if __name__ == "__main__":
+    main()

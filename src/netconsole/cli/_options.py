@@ -1,0 +1,215 @@
+"""Options and output shared by the commands that read the store.
+
+Each option is a decorator so every command spells it the same way
+(`--db`, `--json`, `--host`, `--since`, `--level`); values are parsed here,
+with the store's own parsers, so `tail --since 10m` and `listen --retain 30d`
+accept the same units. Output helpers render `StoredRecord`s as rich lines
+(host-prefixed, coloured by level) or JSON objects.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from netconsole.store import (
+    LEVEL_LABELS,
+    Retention,
+    SQLiteReader,
+    StoredRecord,
+    StoreError,
+    default_db_path,
+    open_reader,
+    parse_duration,
+    parse_level,
+    parse_since,
+    parse_size,
+    stored_to_json,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parsed_by(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback that parses with a store parser and reports its error."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except StoreError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return callback
+
+
+def db_option(fn: F) -> F:
+    """`--db PATH` (or $NETCONSOLE_DB); default: the user data directory's database."""
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="NETCONSOLE_DB",
+        help=f"SQLite database [env NETCONSOLE_DB; default {default_db_path()}].",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    """`--json`: machine-readable output (the objects the terminal view renders)."""
+    return click.option("--json", "as_json", is_flag=True, help="Output JSON.")(fn)
+
+
+def host_option(fn: F) -> F:
+    return click.option(
+        "--host",
+        metavar="HOST",
+        help="Only this host: its name (hostname= userdata), address, or address:port.",
+    )(fn)
+
+
+def since_option(fn: F) -> F:
+    """`--since 10m|2h|3d|ISO-TIME`, parsed to a unix time when the command starts."""
+    return click.option(
+        "--since",
+        metavar="WHEN",
+        callback=parsed_by(lambda value: parse_since(value, time.time())),
+        help="Only records since a duration ago (30s, 10m, 2h, 3d) or an ISO time.",
+    )(fn)
+
+
+def level_option(fn: F) -> F:
+    return click.option(
+        "--level",
+        metavar="LEVEL",
+        callback=parsed_by(parse_level),
+        help=f"This level and more severe: 0-7 or {'/'.join(LEVEL_LABELS)}.",
+    )(fn)
+
+
+def retention_options(fn: F) -> F:
+    """`--retain DURATION` and `--max-size SIZE`, for the command that writes (listen).
+
+    They arrive as `retain` (seconds or None) and `max_size` (bytes or None);
+    `retention_from()` turns them into a `Retention`.
+    """
+    fn = click.option(
+        "--max-size",
+        metavar="SIZE",
+        callback=parsed_by(parse_size),
+        help="Delete the oldest records beyond this database size (500MB, 10GB, 1GiB).",
+    )(fn)
+    return click.option(
+        "--retain",
+        metavar="DURATION",
+        callback=parsed_by(parse_duration),
+        help="Delete records older than this (e.g. 30d).",
+    )(fn)
+
+
+def retention_from(retain: float | None, max_size: int | None) -> Retention:
+    return Retention(max_age=retain, max_bytes=max_size)
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Turn the store's user-facing errors into click's (message, exit code 1)."""
+    try:
+        yield
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def reader_for(db: Path | None) -> Iterator[SQLiteReader]:
+    """The read-only store at `db` (default path when None), closed afterwards."""
+    with store_errors():
+        reader = open_reader(db)
+    try:
+        with store_errors():
+            yield reader
+    finally:
+        reader.close()
+
+
+# -- output -------------------------------------------------------------------
+
+LEVEL_STYLES: tuple[str, ...] = (
+    "bold white on red",  # emerg
+    "bold white on red",  # alert
+    "bold red",  # crit
+    "red",  # err
+    "yellow",  # warn
+    "bold",  # notice
+    "",  # info
+    "dim",  # debug
+)
+
+
+PIPE_WIDTH = 240
+"""Columns for tables when stdout is not a terminal: rich would assume 80 and
+wrap or cut `hosts` into something no script or pager wants."""
+
+
+def console() -> Console:
+    """A console on the current stdout; colour and terminal width only on a terminal."""
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out.width = PIPE_WIDTH
+    return out
+
+
+def format_time(when: float) -> str:
+    return datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_record(stored: StoredRecord, *, width: int = 0) -> Text:
+    """One record as a terminal line: `host  time  level  [  ts] text`.
+
+    The host comes first so interleaved hosts stay readable; the whole line
+    takes the level's colour so errors stand out in a scrolling view. Lines
+    after the first (basic-mode multi-line records) are indented under the text.
+    """
+    record = stored.record
+    level = record.level
+    style = LEVEL_STYLES[level] if level is not None and 0 <= level <= 7 else ""
+    label = stored.name or record.sender.host
+    line = Text()
+    line.append(label.ljust(width), style="bold cyan")
+    line.append(" " + format_time(record.received), style="dim")
+    line.append(" " + (LEVEL_LABELS[level] if level is not None else "-").ljust(6), style=style)
+    if record.ts_usec is not None:
+        seconds, micros = divmod(record.ts_usec, 1_000_000)
+        line.append(f" [{seconds:5d}.{micros:06d}]", style="dim")
+    text = record.text.decode("utf-8", "replace").replace("\n", "\n    ")
+    line.append(" " + text, style=style)
+    if not record.complete:
+        line.append(" [incomplete]", style="dim italic")
+    return line
+
+
+def print_records(
+    records: Iterable[StoredRecord], *, as_json: bool, out: Console, width: int = 0
+) -> int:
+    """Records as rich lines, or as one JSON object per line with `--json`.
+
+    Host labels are padded to the widest in the batch (at least `width`);
+    returns that width, so a follower keeps columns steady across batches.
+    """
+    batch = list(records)
+    if as_json:
+        for stored in batch:
+            click.echo(json.dumps(stored_to_json(stored), ensure_ascii=False))
+        return width
+    width = max([width, *(len(s.name or s.record.sender.host) for s in batch)])
+    for stored in batch:
+        out.print(render_record(stored, width=width))
+    return width

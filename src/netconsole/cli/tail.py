@@ -1,0 +1,82 @@
+"""`netconsole tail`: the newest stored records, and optionally follow new ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from netconsole.cli._options import (
+    console,
+    db_option,
+    host_option,
+    json_option,
+    level_option,
+    print_records,
+    reader_for,
+    since_option,
+)
+from netconsole.store import follow
+
+
+@click.command()
+@click.option("-f", "--follow", "follow_", is_flag=True, help="Keep printing new records.")
+@host_option
+@level_option
+@since_option
+@click.option("--grep", metavar="RE", help="Only records whose text matches this regex.")
+@click.option(
+    "-n",
+    "--lines",
+    "limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="How many of the newest records to show first.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between polls with -f.",
+)
+@db_option
+@json_option
+def tail(
+    follow_: bool,
+    host: str | None,
+    level: int | None,
+    since: float | None,
+    grep: str | None,
+    limit: int,
+    interval: float,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Show stored records, newest last, and with -f follow new ones.
+
+    Lines are prefixed with the host (its hostname= userdata name, else its
+    address) and coloured by printk level. --level warn shows warnings and
+    everything more severe. With --json, each record is one JSON object per
+    line (the docs/records.md schema plus the store's id, name and boot).
+
+    Example:
+
+        netconsole tail -f --host web-1 --level warn --since 1h
+    """
+    out = console()
+    with reader_for(db) as reader:
+        start = reader.last_id()
+        records = reader.tail(host=host, level=level, since=since, grep=grep, limit=limit)
+        width = print_records(records, as_json=as_json, out=out)
+        if not follow_:
+            return
+        last = max(start, records[-1].id if records else 0)
+        try:
+            for stored in follow(
+                reader, after_id=last, interval=interval, host=host, level=level, grep=grep
+            ):
+                width = print_records([stored], as_json=as_json, out=out, width=width)
+        except KeyboardInterrupt:
+            return

@@ -1,0 +1,118 @@
+"""Counters of one receiver process, and their sum over all of them.
+
+Every datagram the sockets delivered ends up in exactly one of: a record
+(possibly with others), a duplicate, or `rejected{reason}`. Workers send
+their counters to the supervisor once a second; `/metrics` shows the sum in
+Prometheus format through prometheus-client.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from netconsole.stream import Duplicate, Event, Gap, Incomplete, Reboot, Record, Rejected
+
+
+@dataclass(slots=True)
+class Counters:
+    datagrams: int = 0
+    bytes: int = 0
+    records: int = 0
+    duplicates: int = 0
+    incomplete: int = 0
+    reboots: int = 0
+    gaps: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    kernel_drops: int = 0
+    hosts: int = 0
+    buffered_bytes: int = 0
+    store_batches: int = 0
+    store_seconds: float = 0.0
+    store_errors: int = 0
+    stored_records: int = 0
+
+    def count(self, events: Iterable[Event]) -> None:
+        for e in events:
+            kind = type(e)
+            if kind is Record:
+                self.records += 1
+            elif kind is Gap:
+                assert isinstance(e, Gap)
+                self.gaps[e.kind.value] += e.count
+            elif kind is Rejected:
+                assert isinstance(e, Rejected)
+                self.rejected[e.reason.value] += 1
+            elif kind is Duplicate:
+                self.duplicates += 1
+            elif kind is Incomplete:
+                self.incomplete += 1
+            elif kind is Reboot:
+                self.reboots += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: (dict(v) if isinstance(v, Counter) else v)
+                for name, v in ((f, getattr(self, f)) for f in self.__slots__)}
+
+
+def total(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Sum worker snapshots (Counter-valued keys are summed per label)."""
+    out: dict[str, Any] = {}
+    for snap in snapshots:
+        for k, v in snap.items():
+            if isinstance(v, dict):
+                c = out.setdefault(k, Counter())
+                c.update(v)
+            else:
+                out[k] = out.get(k, 0) + v
+    return out
+
+
+class WorkerMetrics(Collector):
+    """A prometheus-client collector over the latest snapshot of every worker."""
+
+    def __init__(self) -> None:
+        self.latest: dict[int, dict[str, Any]] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        t = total(self.latest.values())
+        simple = [
+            ("datagrams", "UDP datagrams received", "datagrams"),
+            ("bytes", "UDP payload bytes received", "bytes"),
+            ("records", "records reassembled", "records"),
+            ("stored_records", "records committed to the store", "stored_records"),
+            ("duplicates", "records or fragments seen twice", "duplicates"),
+            ("incomplete", "records emitted without all their fragments", "incomplete"),
+            ("reboots", "sender reboots detected", "reboots"),
+            ("store_batches", "store transactions committed", "store_batches"),
+            ("store_errors", "store transactions that failed", "store_errors"),
+        ]
+        for name, doc, key in simple:
+            yield CounterMetricFamily(f"netconsole_{name}", doc, value=t.get(key, 0))
+        rejected = CounterMetricFamily("netconsole_rejected_datagrams",
+                                       "datagrams that became no record, by reason",
+                                       labels=["reason"])
+        for reason, n in sorted(t.get("rejected", {}).items()):
+            rejected.add_metric([reason], n)
+        yield rejected
+        gaps = CounterMetricFamily("netconsole_lost", "numbers lost by kind: seq, msgid, dropped",
+                                   labels=["kind"])
+        for kind, n in sorted(t.get("gaps", {}).items()):
+            gaps.add_metric([kind], n)
+        yield gaps
+        yield CounterMetricFamily("netconsole_kernel_drops",
+                                  "datagrams the kernel dropped on our sockets (buffer full)",
+                                  value=t.get("kernel_drops", 0))
+        yield CounterMetricFamily("netconsole_store_seconds",
+                                  "time spent committing batches", value=t.get("store_seconds", 0))
+        yield GaugeMetricFamily("netconsole_hosts", "senders with stream state",
+                                value=t.get("hosts", 0))
+        yield GaugeMetricFamily("netconsole_reassembly_bytes", "bytes held for reassembly",
+                                value=t.get("buffered_bytes", 0))
+        yield GaugeMetricFamily("netconsole_workers", "receiver processes reporting",
+                                value=len(self.latest))

@@ -1,0 +1,261 @@
+"""One receiver process: sockets -> StreamTable -> store, in batches.
+
+The loop waits on its sockets (poll) until data, a stream deadline or the
+batch interval; takes every waiting datagram in `recvmmsg` batches; feeds
+them to the StreamTable; and once per `batch_interval` (or every
+`MAX_BATCH` events) commits the events, with the touched senders' stream
+states, in one store transaction. Only after that commit are records shown
+or written to `--jsonl`: what was shown is stored.
+
+Signals: SIGTERM/SIGINT stop the loop and flush everything; SIGHUP re-reads
+the configuration file (allow list, quiet, jsonl) and reopens the jsonl file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from netconsole.collector._config import ListenConfig
+from netconsole.collector._live import LiveView
+from netconsole.collector._metrics import Counters
+from netconsole.collector._sockets import BatchReceiver, Bound, kernel_drops, open_udp
+from netconsole.records_json import record_to_json
+from netconsole.store import RecordSink, Retention, open_store, parse_duration, parse_size
+from netconsole.stream import Event, Record, Sender, StreamTable
+
+# Events in one transaction at most; a burst is written in several.
+MAX_BATCH = 5000
+# Datagrams taken per wake-up before the loop looks at its timers again.
+RECV_BUDGET = 4096
+RETENTION_EVERY = 60.0
+
+
+class Worker:
+    """A receiver process's state; `run()` is its loop."""
+
+    def __init__(self, cfg: ListenConfig, *, index: int = 0,
+                 report: Callable[[dict[str, Any]], None] | None = None,
+                 config_loader: Callable[[], ListenConfig] | None = None,
+                 sink: RecordSink | None = None) -> None:
+        self.cfg = cfg
+        self.index = index
+        self.report = report
+        self.config_loader = config_loader
+        self.counters = Counters()
+        self.table = StreamTable()
+        self.sockets: list[Bound] = []
+        self.stopping = False
+        self._reload = False
+        self.sink = sink
+        self._saved: dict[Sender, dict[str, Any]] = {}
+        self._allow: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._allowed: dict[str, bool] = {}
+        self._jsonl: IO[str] | None = None
+        self._live: LiveView | None = None
+        self._pending: list[Event] = []
+        self._dirty: set[Sender] = set()
+        self._apply_config(cfg)
+
+    # -- setup ------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Bind the sockets and open the store (before `run`, so errors surface early)."""
+        for port in self.cfg.ports:
+            for addr in self.cfg.bind:
+                self.sockets.append(open_udp(addr, port, rcvbuf=self.cfg.rcvbuf))
+        if self.sink is None:
+            retention = Retention(
+                max_age=parse_duration(self.cfg.retain) if self.cfg.retain else None,
+                max_bytes=parse_size(self.cfg.max_size) if self.cfg.max_size else None,
+            )
+            self.sink = open_store(self.cfg.db, retention=retention,
+                                   silent_after=self.cfg.silent_after)
+        self._saved = self.sink.load_stream_states()
+
+    def _apply_config(self, cfg: ListenConfig) -> None:
+        self.cfg = cfg
+        self._allow = [ipaddress.ip_network(c, strict=False) for c in cfg.allow]
+        self._allowed = {}
+        if self._jsonl is not None and self._jsonl is not sys.stdout:
+            self._jsonl.close()
+        self._jsonl = None
+        if cfg.jsonl == "-":
+            self._jsonl = sys.stdout
+        elif cfg.jsonl:
+            self._jsonl = open(cfg.jsonl, "a", encoding="utf-8")  # noqa: SIM115
+        self._live = None if (cfg.quiet or cfg.jsonl == "-") else LiveView()
+
+    def _is_allowed(self, host: str) -> bool:
+        ok = self._allowed.get(host)
+        if ok is None:
+            try:
+                ip = ipaddress.ip_address(host)
+            except ValueError:
+                ok = False
+            else:
+                ok = any(ip in net for net in self._allow)
+            if len(self._allowed) > 100_000:
+                self._allowed.clear()
+            self._allowed[host] = ok
+        return ok
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def _on_hup(self, signum: int, frame: object) -> None:
+        self._reload = True
+
+    def run(self) -> None:
+        """Receive until told to stop, then flush everything."""
+        poller = select.poll()
+        receivers: dict[int, tuple[BatchReceiver, int]] = {}
+        for b in self.sockets:
+            poller.register(b.sock.fileno(), select.POLLIN)
+            receivers[b.sock.fileno()] = (BatchReceiver(b.sock), b.port)
+        next_flush = time.time() + self.cfg.batch_interval
+        next_report = time.time() + 1.0
+        next_retention = time.time() + 5.0
+        while not self.stopping:
+            now = time.time()
+            deadline = self.table.next_deadline()
+            wake = min(next_flush if self._pending else now + 1.0, next_report,
+                       deadline if deadline is not None else now + 1.0)
+            try:
+                ready = poller.poll(max(0.0, wake - now) * 1000)
+            except InterruptedError:
+                ready = []
+            if self._reload:  # before receiving: what arrives now meets the new rules
+                self._reload = False
+                self._reload_config()
+            now = time.time()
+            for fd, _ in ready:
+                self._receive(*receivers[fd], now)
+            deadline = self.table.next_deadline()
+            if deadline is not None and deadline <= now:
+                self.table.expire(now)
+            self._pending.extend(self.table.events())
+            if self._pending and (now >= next_flush or len(self._pending) >= MAX_BATCH):
+                self.flush()
+                next_flush = now + self.cfg.batch_interval
+            elif not self._pending:
+                next_flush = now + self.cfg.batch_interval
+            if now >= next_report:
+                self._send_report()
+                next_report = now + 1.0
+            if self.index == 0 and now >= next_retention and (self.cfg.retain or self.cfg.max_size):
+                assert self.sink is not None
+                self.sink.enforce_retention(now)
+                next_retention = now + RETENTION_EVERY
+        self.close()
+
+    def _receive(self, receiver: BatchReceiver, local_port: int, now: float) -> None:
+        table, c = self.table, self.counters
+        allow = bool(self._allow)
+        taken = 0
+        while taken < RECV_BUDGET:
+            batch = receiver.receive()
+            if not batch:
+                return
+            taken += len(batch)
+            c.datagrams += len(batch)
+            for payload, host, port, truncated in batch:
+                c.bytes += len(payload)
+                if allow and not self._is_allowed(host):
+                    c.rejected["not_allowed"] += 1
+                    continue
+                if truncated:
+                    c.rejected["too_large"] += 1
+                    continue
+                sender = Sender(host=host, port=port, local_port=local_port)
+                if sender not in table.streams:
+                    state = self._saved.pop(sender, None)
+                    if state is not None:
+                        table.restore(sender, state)
+                table.feed(sender, payload, now)
+                self._dirty.add(sender)
+
+    def flush(self) -> None:
+        """Commit what is pending, then show it."""
+        events, self._pending = self._pending, []
+        if not events:
+            return
+        states = {s: self.table.streams[s].snapshot() for s in self._dirty
+                  if s in self.table.streams}
+        self._dirty.clear()
+        assert self.sink is not None
+        t0 = time.perf_counter()
+        try:
+            self.sink.apply(events, states)
+        except Exception as exc:  # the receiver never dies on a store error
+            self.counters.store_errors += 1
+            print(f"netconsole listen: store error, {len(events)} events kept for retry: {exc}",
+                  file=sys.stderr)
+            self._pending[:0] = events
+            self._dirty.update(states)
+            time.sleep(0.5)
+            return
+        c = self.counters
+        c.store_seconds += time.perf_counter() - t0
+        c.store_batches += 1
+        c.count(events)
+        records = [e for e in events if type(e) is Record]
+        c.stored_records += len(records)
+        if self._jsonl is not None and records:
+            self._jsonl.write("".join(json.dumps(record_to_json(r), ensure_ascii=False) + "\n"
+                                      for r in records))
+            self._jsonl.flush()
+        if self._live is not None:
+            self._live.show(events)
+
+    def close(self) -> None:
+        now = time.time()
+        self.table.flush(now)
+        self._pending.extend(self.table.events())
+        self._dirty.update(self.table.streams)
+        self.flush()
+        if self.sink is not None:
+            self.sink.close()
+        self._send_report()
+        for b in self.sockets:
+            b.sock.close()
+        self.sockets = []
+        if self._jsonl is not None and self._jsonl is not sys.stdout:
+            self._jsonl.close()
+
+    def _send_report(self) -> None:
+        c = self.counters
+        c.kernel_drops = kernel_drops(b.sock for b in self.sockets) if self.sockets else 0
+        c.hosts = len(self.table.streams)
+        c.buffered_bytes = self.table.buffered_bytes
+        if self.report is not None:
+            self.report({"worker": self.index, "pid": os.getpid(), **c.as_dict()})
+
+    def _reload_config(self) -> None:
+        if self.config_loader is None:
+            self._apply_config(self.cfg)  # reopen files
+            return
+        try:
+            cfg = self.config_loader()
+        except Exception as exc:  # a bad edit must not stop the daemon
+            print(f"netconsole listen: SIGHUP: keeping the old configuration: {exc}",
+                  file=sys.stderr)
+            return
+        if cfg.ports != self.cfg.ports or cfg.bind != self.cfg.bind:
+            print("netconsole listen: SIGHUP: ports and bind addresses change on restart only",
+                  file=sys.stderr)
+        self._apply_config(cfg.replace(ports=self.cfg.ports, bind=self.cfg.bind))

@@ -1,0 +1,183 @@
+"""Records to rows and back, and stored records to the JSON record schema.
+
+Exactness is the rule: `row_to_record(record_to_row(r)) == r` for every
+Record, including text that is not UTF-8 and field bytes of any value.
+
+* `text` is stored decoded (UTF-8, invalid bytes replaced) so humans, FTS and
+  `LIKE` see text; the exact bytes go to `text_raw` only when decoding was
+  lossy (or the text holds NUL, which some SQLite text functions stop at).
+* `fields` is a JSON list of `[key, value]` pairs, in wire order, with bytes
+  decoded as UTF-8 with `surrogateescape`: JSON's `\\udcXX` escapes carry any
+  invalid byte, so the pairs come back byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from netconsole.records_json import record_to_json
+from netconsole.store._model import StoredRecord
+from netconsole.stream.events import Record, Sender
+from netconsole.wire import Flag, Mode
+
+RecordRow = tuple[Any, ...]
+
+INSERT_RECORD = (
+    "INSERT INTO records (host_id, received, mode, release, facility, level, seq, ts_usec,"
+    " flag, caller, text, text_raw, fields, header_extra, msgid, cpu, taskname, complete,"
+    " missing, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+RECORD_COLUMNS = (
+    "r.id, h.address, h.port, h.local_port, h.name, r.received, r.mode, r.release,"
+    " r.facility, r.level, r.seq, r.ts_usec, r.flag, r.caller, r.text, r.text_raw,"
+    " r.fields, r.header_extra, r.complete, r.missing, r.boot"
+)
+"""The SELECT list `row_to_stored` expects, over `records r JOIN hosts h`."""
+
+_MODES = {mode.value: mode for mode in Mode}
+_FLAGS = {flag.value: flag for flag in Flag}
+
+
+def decode_text(raw: bytes) -> tuple[str, bytes | None]:
+    """Text for the `text` column, and the bytes for `text_raw` when it is lossy."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), raw
+    return text, (raw if "\x00" in text else None)
+
+
+def _bytes(value: str) -> bytes:
+    return value.encode("utf-8", "surrogateescape")
+
+
+_quote = json.encoder.encode_basestring_ascii  # the C string encoder json.dumps uses
+_MODE_VALUE = {mode: mode.value for mode in Mode}
+_FLAG_VALUE = {flag: flag.value for flag in Flag}
+
+
+def _fields_json(fields: tuple[tuple[bytes, bytes], ...]) -> tuple[str, bytes | None, bytes | None]:
+    """The `fields` JSON, and the last `msgid` and `cpu` values, in one pass.
+
+    Hand-built with json's own C string encoder: this runs once per record
+    on the receive path, where `json.dumps` cost a third of the writer's time.
+    The output is exactly `json.dumps([[k, v], ...])`.
+    """
+    parts = []
+    msgid = cpu = None
+    for key, value in fields:
+        parts.append(
+            "["
+            + _quote(key.decode("utf-8", "surrogateescape"))
+            + ", "
+            + _quote(value.decode("utf-8", "surrogateescape"))
+            + "]"
+        )
+        if key == b"msgid":
+            msgid = value
+        elif key == b"cpu":
+            cpu = value
+    return "[" + ", ".join(parts) + "]", msgid, cpu
+
+
+def _int(value: bytes | None) -> int | None:
+    """As `Record.msgid`/`Record.cpu` parse them."""
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def record_to_row(record: Record) -> RecordRow:
+    """The `INSERT_RECORD` parameters for one record, but its `host_id` (first)
+    and `boot` (last), which the writer adds inside its transaction.
+
+    `msgid`, `cpu` and `taskname` are the values `Record.msgid`, `.cpu` and
+    `.taskname` give (the last field of that key), computed in one pass.
+    """
+    raw = record.text
+    try:
+        text = raw.decode("utf-8")
+        text_raw = raw if "\x00" in text else None
+    except UnicodeDecodeError:
+        text, text_raw = raw.decode("utf-8", "replace"), raw
+    fields = msgid = cpu = None
+    taskname = None
+    if record.fields:
+        fields, msgid_b, cpu_b = _fields_json(record.fields)
+        msgid, cpu = _int(msgid_b), _int(cpu_b)
+        taskname = record.taskname
+    return (
+        record.received,
+        _MODE_VALUE[record.mode],
+        record.release,
+        record.facility,
+        record.level,
+        record.seq,
+        record.ts_usec,
+        _FLAG_VALUE[record.flag],
+        record.caller,
+        text,
+        text_raw,
+        fields,
+        json.dumps(record.header_extra) if record.header_extra else None,
+        msgid,
+        cpu,
+        taskname,
+        record.complete,
+        json.dumps(record.missing) if record.missing else None,
+    )
+
+
+def row_to_stored(row: tuple[Any, ...]) -> StoredRecord:
+    """A `RECORD_COLUMNS` row back to a `StoredRecord` with the exact Record."""
+    (
+        rid,
+        address,
+        port,
+        local_port,
+        name,
+        received,
+        mode,
+        release,
+        facility,
+        level,
+        seq,
+        ts_usec,
+        flag,
+        caller,
+        text,
+        text_raw,
+        fields,
+        header_extra,
+        complete,
+        missing,
+        boot,
+    ) = row
+    record = Record(
+        sender=Sender(host=address, port=port, local_port=local_port),
+        mode=_MODES[mode],
+        received=received,
+        text=bytes(text_raw) if text_raw is not None else text.encode("utf-8"),
+        release=release,
+        facility=facility,
+        level=level,
+        seq=seq,
+        ts_usec=ts_usec,
+        flag=_FLAGS[flag],
+        caller=caller,
+        fields=tuple((_bytes(k), _bytes(v)) for k, v in json.loads(fields)) if fields else (),
+        header_extra=tuple(json.loads(header_extra)) if header_extra else (),
+        complete=bool(complete),
+        missing=tuple((int(a), int(b)) for a, b in json.loads(missing)) if missing else (),
+    )
+    return StoredRecord(id=rid, record=record, name=name, boot=boot)
+
+
+def stored_to_json(stored: StoredRecord) -> dict[str, Any]:
+    """The record JSON object (docs/records.md, `records_json.record_to_json`),
+    plus the store's own `id`, `name` and `boot`."""
+    out = record_to_json(stored.record)
+    out["id"] = stored.id
+    out["name"] = stored.name
+    out["boot"] = stored.boot
+    return out

@@ -1,0 +1,10 @@
+"""The one exception the store raises for problems a user can fix."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """A database that is missing, too new, not migrated, or a bad option value.
+
+    The CLI turns it into `click.ClickException`; the message is meant for users.
+    """

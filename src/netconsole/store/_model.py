@@ -1,0 +1,134 @@
+"""What the store's queries return, and how retention is configured.
+
+These are the dataclasses that cross from `store/` to the CLI and web view;
+`--json` output is built from them, so their field names are part of the
+interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from netconsole.stream.events import Record, Sender
+
+HostStatus = Literal["live", "silent"]
+
+DEFAULT_SILENT_AFTER = 300.0
+"""A host with no record for this many seconds is `silent`. netconsole traffic
+is a few records per host per minute at rest, so five minutes of nothing is
+worth a look without flapping on quiet hosts."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRecord:
+    """A record as the store gave it back.
+
+    Attributes:
+        id: the row id; increasing in insertion order, so `tail -f` polls
+            `after_id` and an export can resume.
+        record: the record, rebuilt exactly (text and fields byte for byte).
+        name: the host's name (its `hostname=` userdata) when known.
+        boot: which boot of the host this record belongs to, counting the
+            reboots the store has seen for that sender (0 = first seen).
+    """
+
+    id: int
+    record: Record
+    name: str | None
+    boot: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostInfo:
+    """One sender as the `hosts` table counts it.
+
+    `lost_seq` counts printk records never seen (filtered by loglevel, ring
+    overrun, or network); `lost_msgid` counts datagram-level messages that
+    netconsole sent and never arrived (network or sender loss); `dropped`
+    counts basic-mode `** N printk messages dropped **` lines.
+    """
+
+    id: int
+    address: str
+    port: int
+    local_port: int
+    name: str | None
+    release: str | None
+    first_seen: float | None
+    last_seen: float | None
+    last_record: float | None
+    records: int
+    lost_seq: int
+    lost_msgid: int
+    dropped: int
+    duplicates: int
+    reboots: int
+    incomplete: int
+    rejected: int
+    boot: int
+    status: HostStatus
+
+    @property
+    def label(self) -> str:
+        """What to call the host on screen: its name, else its address."""
+        return self.name or self.address
+
+    @property
+    def sender(self) -> Sender:
+        return Sender(host=self.address, port=self.port, local_port=self.local_port)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredEvent:
+    """A row of the `events` table: a gap, a reboot or an incomplete record.
+
+    `detail` is the event's own fields as JSON (e.g. gap `kind`, `first`,
+    `count`), kept as a dict because each kind has different ones.
+    """
+
+    id: int
+    sender: Sender
+    name: str | None
+    at: float
+    kind: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    """How much the store keeps; None means no limit of that kind.
+
+    Attributes:
+        max_age: seconds; older records (and events) are deleted.
+        max_bytes: the database's used size; the oldest records go first.
+        chunk: rows deleted per transaction (about 40 ms), so other writers
+            wait briefly for the lock.
+        budget: rows deleted per `enforce_retention` call at most; the rest
+            waits for the next call, so that a first run over a large database
+            (say `--retain` added to a year of records) stalls the caller for
+            a fraction of a second (~0.4 s at 140k rows/s), not for minutes.
+    """
+
+    max_age: float | None = None
+    max_bytes: int | None = None
+    chunk: int = 5000
+    budget: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.max_age is not None and self.max_age <= 0:
+            raise ValueError("max_age must be positive")
+        if self.max_bytes is not None and self.max_bytes <= 0:
+            raise ValueError("max_bytes must be positive")
+        if self.chunk <= 0 or self.budget <= 0:
+            raise ValueError("chunk and budget must be positive")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionResult:
+    """What one `enforce_retention` call deleted; `more` when it used its whole
+    budget, so the policy may not be met yet (call again soon)."""
+
+    records: int
+    events: int
+    more: bool = False

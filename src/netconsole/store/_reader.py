@@ -1,0 +1,389 @@
+"""Queries over the store, on a read-only connection.
+
+Readers open the database as a `mode=ro` URI: they can never take the write
+lock, so `tail -f`, `search` or the web view cannot stall the collector, and a
+bug in a query cannot change the data. In WAL mode each query sees the last
+committed batch, which is all `tail -f` needs: it polls `after_id`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from netconsole.store._codec import RECORD_COLUMNS, row_to_stored
+from netconsole.store._errors import StoreError
+from netconsole.store._model import (
+    DEFAULT_SILENT_AFTER,
+    HostInfo,
+    StoredEvent,
+    StoredRecord,
+)
+from netconsole.store._paths import default_db_path
+from netconsole.store._schema import LATEST
+from netconsole.stream.events import Sender
+
+_FROM_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
+
+_HOST_COLUMNS = (
+    "id, address, port, local_port, name, release, first_seen, last_seen, last_record,"
+    " records, lost_seq, lost_msgid, dropped, duplicates, reboots, incomplete, rejected, boot"
+)
+
+_WORD = re.compile(r"\w")
+
+
+def fts_query(text: str) -> str:
+    """A user's words as an FTS5 query that means "all of these, as written".
+
+    Each whitespace-separated word becomes a quoted phrase (quotes doubled), so
+    `eth0: link down` or `rcu_sched` or `-EIO` never hit FTS5's own syntax
+    (`-`, `:`, `AND`, `*`); FTS then matches the word's tokens adjacent.
+
+    Raises:
+        StoreError: there is nothing to search for.
+    """
+    words = [w for w in text.split() if _WORD.search(w)]
+    if not words:
+        raise StoreError(f"nothing to search for in {text!r}")
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _regexp(pattern: str, text: str | None) -> bool:
+    return text is not None and _compile(pattern).search(text) is not None
+
+
+class SQLiteReader:
+    """Every query the CLI and web view make. Open with `open_reader()`.
+
+    Methods return lists (bounded by `limit`) or iterators (`export`) of the
+    `_model` dataclasses; records come back in id order, oldest first.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, *, silent_after: float = DEFAULT_SILENT_AFTER
+    ) -> None:
+        self.conn = conn
+        self.silent_after = silent_after
+        conn.create_function("regexp", 2, _regexp, deterministic=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SQLiteReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ------------------------------------------------------------
+
+    def _host_ids(self, host: str) -> list[int]:
+        """Hosts matching a name, an address, or `address:port` (`[v6]:port`)."""
+        rows = self.conn.execute(
+            "SELECT id FROM hosts WHERE name = ?1 OR address = ?1"
+            " OR address || ':' || port = ?1 OR '[' || address || ']:' || port = ?1",
+            (host,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def _filters(
+        self,
+        *,
+        host: str | None,
+        since: float | None,
+        until: float | None = None,
+        level: int | None = None,
+        grep: str | None = None,
+    ) -> tuple[list[str], list[Any]] | None:
+        """WHERE clauses and parameters; None when the host matches nothing."""
+        where: list[str] = []
+        params: list[Any] = []
+        if host is not None:
+            ids = self._host_ids(host)
+            if not ids:
+                return None
+            where.append(f"r.host_id IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
+        if since is not None:
+            where.append("r.received >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("r.received < ?")
+            params.append(until)
+        if level is not None:
+            # printk levels: lower is more severe; records without one are left out.
+            where.append("r.level <= ?")
+            params.append(level)
+        if grep is not None:
+            try:
+                _compile(grep)
+            except re.error as exc:
+                raise StoreError(f"bad --grep pattern {grep!r}: {exc}") from None
+            where.append("r.text REGEXP ?")
+            params.append(grep)
+        return where, params
+
+    def _records(self, sql: str, params: Sequence[Any]) -> list[StoredRecord]:
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(str(exc)) from exc
+        return [row_to_stored(row) for row in rows]
+
+    # -- queries ------------------------------------------------------------
+
+    def last_id(self) -> int:
+        """The newest record id (0 when empty): where `tail -f` starts polling."""
+        row = self.conn.execute("SELECT max(id) FROM records").fetchone()
+        return int(row[0] or 0)
+
+    def tail(
+        self,
+        *,
+        host: str | None = None,
+        level: int | None = None,
+        since: float | None = None,
+        grep: str | None = None,
+        limit: int = 100,
+        after_id: int | None = None,
+    ) -> list[StoredRecord]:
+        """Records matching the filters, oldest first.
+
+        Without `after_id`: the last `limit` of them. With it: the first `limit`
+        with a larger id (poll with the last id seen to follow).
+
+        Args:
+            host: a host name, address or `address:port`.
+            level: this printk level and more severe (0 emerg … 7 debug).
+            since: unix time; records received at or after it.
+            grep: a Python regular expression searched in the text.
+        """
+        filters = self._filters(host=host, since=since, level=level, grep=grep)
+        if filters is None:
+            return []
+        where, params = filters
+        if after_id is not None:
+            where.append("r.id > ?")
+            params.append(after_id)
+        sql = _FROM_RECORDS + (" WHERE " + " AND ".join(where) if where else "")
+        if after_id is not None:
+            return self._records(sql + " ORDER BY r.id LIMIT ?", [*params, limit])
+        newest = self._records(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit])
+        return newest[::-1]
+
+    def search(
+        self,
+        query: str,
+        *,
+        host: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        fts_syntax: bool = False,
+    ) -> list[StoredRecord]:
+        """The newest `limit` records whose text matches, oldest first.
+
+        Args:
+            query: words that must all appear (each matched as written), or,
+                with `fts_syntax`, an FTS5 query (`"link down" OR oom*`).
+
+        Raises:
+            StoreError: an empty query, or an FTS5 syntax error.
+        """
+        match = query if fts_syntax else fts_query(query)
+        filters = self._filters(host=host, since=since)
+        if filters is None:
+            return []
+        where, params = filters
+        sql = (
+            f"SELECT {RECORD_COLUMNS} FROM records_fts f"
+            " JOIN records r ON r.id = f.rowid JOIN hosts h ON h.id = r.host_id"
+            " WHERE records_fts MATCH ?"
+            + "".join(" AND " + clause for clause in where)
+            + " ORDER BY r.id DESC LIMIT ?"
+        )
+        return self._records(sql, [match, *params, limit])[::-1]
+
+    def export(
+        self,
+        *,
+        host: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int = 0,
+        chunk: int = 1000,
+    ) -> Iterator[StoredRecord]:
+        """Every matching record, oldest first, read `chunk` rows at a time.
+
+        Each chunk is its own read transaction, so a long export does not pin
+        the WAL (which would stop checkpoints and let the `-wal` file grow).
+        """
+        filters = self._filters(host=host, since=since, until=until)
+        if filters is None:
+            return
+        where, params = filters
+        sql = _FROM_RECORDS + " WHERE " + " AND ".join([*where, "r.id > ?"])
+        sql += " ORDER BY r.id LIMIT ?"
+        last = after_id
+        while True:
+            batch = self._records(sql, [*params, last, chunk])
+            yield from batch
+            if len(batch) < chunk:
+                return
+            last = batch[-1].id
+
+    def hosts(self, *, now: float, silent_after: float | None = None) -> list[HostInfo]:
+        """Every sender, by name/address, with its counters and live/silent status.
+
+        A host is `silent` when its last record is older than `silent_after`
+        seconds (default: the reader's), or it never sent one.
+        """
+        limit = self.silent_after if silent_after is None else silent_after
+        rows = self.conn.execute(
+            f"SELECT {_HOST_COLUMNS} FROM hosts ORDER BY coalesce(name, address), port, local_port"
+        ).fetchall()
+        out = []
+        for row in rows:
+            values = dict(zip(_HOST_COLUMNS.replace(" ", "").split(","), row, strict=True))
+            last_record = values["last_record"]
+            live = last_record is not None and now - last_record <= limit
+            out.append(HostInfo(**values, status="live" if live else "silent"))
+        return out
+
+    def events(
+        self,
+        *,
+        host: str | None = None,
+        since: float | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[StoredEvent]:
+        """Gaps, reboots and incomplete records, oldest first, after `after_id`."""
+        where = ["e.id > ?"]
+        params: list[Any] = [after_id]
+        if host is not None:
+            ids = self._host_ids(host)
+            if not ids:
+                return []
+            where.append(f"e.host_id IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
+        if since is not None:
+            where.append("e.at >= ?")
+            params.append(since)
+        if kind is not None:
+            where.append("e.kind = ?")
+            params.append(kind)
+        rows = self.conn.execute(
+            "SELECT e.id, h.address, h.port, h.local_port, h.name, e.at, e.kind, e.detail"
+            " FROM events e JOIN hosts h ON h.id = e.host_id WHERE "
+            + " AND ".join(where)
+            + " ORDER BY e.id LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [
+            StoredEvent(
+                id=eid,
+                sender=Sender(host=address, port=port, local_port=local_port),
+                name=name,
+                at=at,
+                kind=kind_,
+                detail=json.loads(detail),
+            )
+            for eid, address, port, local_port, name, at, kind_, detail in rows
+        ]
+
+    def seen_nonce(self, nonce: str, *, since: float | None = None) -> bool:
+        """Whether any stored record's text contains `nonce` exactly.
+
+        `netconsole setup` logs a nonce through the kernel and asks this to
+        prove delivery. FTS narrows the candidates; `instr` confirms the exact
+        substring (FTS alone would also match the tokens in another order of
+        punctuation).
+        """
+        params: list[Any] = [nonce]
+        clause = ""
+        if since is not None:
+            clause = " AND r.received >= ?"
+            params.append(since)
+        if _WORD.search(nonce):
+            sql = (
+                "SELECT 1 FROM records_fts f JOIN records r ON r.id = f.rowid"
+                " WHERE records_fts MATCH ? AND instr(r.text, ?) > 0" + clause + " LIMIT 1"
+            )
+            params.insert(0, fts_query(nonce))
+        else:
+            sql = "SELECT 1 FROM records r WHERE instr(r.text, ?) > 0" + clause + " LIMIT 1"
+        return self.conn.execute(sql, params).fetchone() is not None
+
+
+def open_reader(
+    path: Path | str | None = None, *, silent_after: float = DEFAULT_SILENT_AFTER
+) -> SQLiteReader:
+    """Open the database read-only (`mode=ro`) for queries.
+
+    Raises:
+        StoreError: no database at `path` (nothing has been received yet), or
+            its schema is older (start `netconsole listen` once to migrate) or
+            newer than this netconsole.
+    """
+    resolved = Path(path) if path is not None else default_db_path()
+    if not resolved.is_file():
+        raise StoreError(
+            f"no database at {resolved}: start `netconsole listen` first, or pass --db PATH"
+        )
+    uri = resolved.resolve().as_uri() + "?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{resolved}: {exc}") from exc
+    if version != LATEST:
+        conn.close()
+        if version > LATEST:
+            raise StoreError(f"{resolved}: schema v{version} is newer than this netconsole")
+        raise StoreError(
+            f"{resolved}: schema v{version} is older than v{LATEST}; "
+            "start `netconsole listen` once to migrate it"
+        )
+    return SQLiteReader(conn, silent_after=silent_after)
+
+
+def follow(
+    reader: SQLiteReader,
+    *,
+    after_id: int,
+    interval: float = 0.5,
+    sleep: Callable[[float], object] = time.sleep,
+    host: str | None = None,
+    level: int | None = None,
+    grep: str | None = None,
+    batch: int = 1000,
+) -> Iterator[StoredRecord]:
+    """Records stored after `after_id`, as they arrive; never returns.
+
+    Polls `tail(after_id=…)` and sleeps `interval` seconds whenever it is
+    caught up. Polling a read-only connection is what lets any number of
+    followers run without touching the writer (no notifications to wire up,
+    no lock taken). Stop it by closing the generator or with KeyboardInterrupt.
+    """
+    last = after_id
+    while True:
+        batch_records = reader.tail(host=host, level=level, grep=grep, limit=batch, after_id=last)
+        yield from batch_records
+        if batch_records:
+            last = batch_records[-1].id
+        if len(batch_records) < batch:
+            sleep(interval)

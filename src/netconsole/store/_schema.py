@@ -1,0 +1,222 @@
+"""The SQLite schema, as ordered migrations recorded in `_migrations`.
+
+Each migration is a plain function registered with `@migration`, in the order
+they must run. `migrate()` applies the missing ones, each in its own
+transaction together with its `_migrations` row, so a crash mid-upgrade leaves
+the database at the last whole version. `PRAGMA user_version` mirrors the count,
+so a reader can tell cheaply whether the file is older or newer than this code.
+
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netconsole.store._errors import StoreError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Migration:
+    """One schema step: `name` is recorded in `_migrations` once `apply` ran."""
+
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    """Register `fn` as the next migration, named after the function."""
+    MIGRATIONS.append(Migration(name=fn.__name__, apply=fn))
+    return fn
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run several statements inside the caller's transaction.
+
+    `Connection.executescript` would COMMIT first, which would split a
+    migration from its `_migrations` row; this runs them one by one instead.
+    """
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement!r}")
+
+
+@migration
+def m001_initial(conn: sqlite3.Connection) -> None:
+    """Hosts, records and events. Text is stored decoded for humans and FTS;
+    `text_raw` keeps the exact bytes only when they are not valid UTF-8, so the
+    common case pays nothing for exactness."""
+    _script(
+        conn,
+        """
+        CREATE TABLE hosts (
+            id INTEGER PRIMARY KEY,
+            address TEXT NOT NULL,
+            port INTEGER NOT NULL,
+            local_port INTEGER NOT NULL,
+            name TEXT,
+            release TEXT,
+            first_seen REAL,
+            last_seen REAL,
+            last_record REAL,
+            records INTEGER NOT NULL DEFAULT 0,
+            lost_seq INTEGER NOT NULL DEFAULT 0,
+            lost_msgid INTEGER NOT NULL DEFAULT 0,
+            dropped INTEGER NOT NULL DEFAULT 0,
+            duplicates INTEGER NOT NULL DEFAULT 0,
+            reboots INTEGER NOT NULL DEFAULT 0,
+            incomplete INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            boot INTEGER NOT NULL DEFAULT 0,
+            stream_state TEXT,
+            UNIQUE (address, port, local_port)
+        );
+        CREATE TABLE records (
+            id INTEGER PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES hosts(id),
+            received REAL NOT NULL,
+            mode TEXT NOT NULL,
+            release TEXT,
+            facility INTEGER,
+            level INTEGER,
+            seq INTEGER,
+            ts_usec INTEGER,
+            flag TEXT NOT NULL,
+            caller TEXT,
+            text TEXT NOT NULL,
+            text_raw BLOB,
+            fields TEXT,
+            header_extra TEXT,
+            msgid INTEGER,
+            cpu INTEGER,
+            taskname TEXT,
+            complete INTEGER NOT NULL,
+            missing TEXT,
+            boot INTEGER NOT NULL
+        );
+        CREATE INDEX records_host ON records (host_id, id);
+        CREATE INDEX records_received ON records (received);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES hosts(id),
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX events_host ON events (host_id, id);
+        CREATE INDEX events_at ON events (at);
+        """,
+    )
+
+
+@migration
+def m002_fts(conn: sqlite3.Connection) -> None:
+    """Full-text search over records.text: an external-content FTS5 table (the
+    text is stored once, in `records`) kept current by triggers, then filled
+    from the rows a v1 database already holds.
+
+    The insert trigger is skipped while `_fts_deferred.deferred` is 1: the
+    batch writer sets it inside its transaction, inserts the batch, indexes it
+    with one `INSERT … SELECT` and clears it before committing, so no other
+    connection ever sees it set. That is 3x faster than the per-row trigger
+    (FTS5 flushes its pending terms at every trigger's statement savepoint),
+    and any other writer still gets its rows indexed by the trigger.
+    """
+    _script(
+        conn,
+        """
+        CREATE TABLE _fts_deferred (deferred INTEGER NOT NULL);
+        INSERT INTO _fts_deferred (deferred) VALUES (0);
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            text, content='records', content_rowid='id'
+        );
+        CREATE TRIGGER records_fts_insert AFTER INSERT ON records
+        WHEN (SELECT deferred FROM _fts_deferred) = 0 BEGIN
+            INSERT INTO records_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
+            INSERT INTO records_fts (records_fts, rowid, text)
+                VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER records_fts_update AFTER UPDATE OF text ON records BEGIN
+            INSERT INTO records_fts (records_fts, rowid, text)
+                VALUES ('delete', old.id, old.text);
+            INSERT INTO records_fts (rowid, text) VALUES (new.id, new.text);
+        END;
+        INSERT INTO records_fts (records_fts) VALUES ('rebuild');
+        """,
+    )
+
+
+LATEST = len(MIGRATIONS)
+
+
+def _ensure_table(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+
+
+def applied(conn: sqlite3.Connection) -> list[str]:
+    """Names of the migrations this database has had, oldest first."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+    ).fetchone()
+    if exists is None:
+        return []
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def migrate(conn: sqlite3.Connection, *, upto: int | None = None) -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction.
+
+    Args:
+        conn: a connection in autocommit mode (`isolation_level=None`), which
+            is how the store opens its writer.
+        upto: stop after this many migrations in all (tests build old versions).
+
+    Returns:
+        The names of the migrations applied now.
+
+    Raises:
+        StoreError: the database records a migration this code does not know,
+            i.e. it was written by a newer netconsole.
+    """
+    known = [m.name for m in MIGRATIONS]
+    done = applied(conn)
+    unknown = [name for name in done if name not in known]
+    if unknown:
+        raise StoreError(
+            f"database schema is newer than this netconsole (unknown migrations: "
+            f"{', '.join(unknown)}); upgrade netconsole"
+        )
+    ran: list[str] = []
+    for index, step in enumerate(MIGRATIONS[:upto], start=1):
+        if step.name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _ensure_table(conn)
+            step.apply(conn)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (step.name, time.time()),
+            )
+            conn.execute(f"PRAGMA user_version = {index}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        ran.append(step.name)
+    return ran

@@ -1,0 +1,554 @@
+"""The SQLite writer: events in, one transaction per batch.
+
+Theory of operation
+-------------------
+The collector hands `apply()` a batch of stream events (records and the
+accounting events beside them). `apply` opens `BEGIN IMMEDIATE` (taking the
+write lock up front, so a batch never fails half-way on a lock upgrade),
+inserts the records with one `executemany`, adds the gap/reboot/incomplete
+rows to `events`, folds every counter into one `UPDATE hosts` per sender, and
+saves the senders' stream states if given, then commits. Either all of it is
+in the file or none of it is.
+
+Durability: the database is in WAL mode. A commit appends the transaction to
+the `-wal` file before `apply` returns; with `synchronous=NORMAL` it is not
+fsynced at each commit, but it is in the kernel's page cache, which a killed
+process (even `kill -9`) cannot lose. Only a power loss or kernel crash can
+lose the last transactions, and never corrupts the file. `durability="power"`
+selects `synchronous=FULL` (an fsync per batch) for those who need that too.
+`close()` checkpoints the WAL into the main file.
+
+One writer per database file: the writer caches host ids and boot numbers, and
+only the collector's single writer should call `apply`. (SQLite serialises
+writers anyway, with `busy_timeout`; the cache stays right as long as each
+sender goes to one writer, which SO_REUSEPORT's 4-tuple hash ensures.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from netconsole.store._codec import INSERT_RECORD, RecordRow, record_to_row
+from netconsole.store._errors import StoreError
+from netconsole.store._model import DEFAULT_SILENT_AFTER, Retention, RetentionResult
+from netconsole.store._paths import default_db_path
+from netconsole.store._reader import SQLiteReader, open_reader
+from netconsole.store._schema import migrate
+from netconsole.stream.events import (
+    Duplicate,
+    Event,
+    Gap,
+    GapKind,
+    Incomplete,
+    Reboot,
+    Record,
+    Rejected,
+    Sender,
+)
+
+Durability = Literal["process", "power"]
+
+LOW_WATER = 0.9
+"""Size retention deletes down to this share of `max_bytes`, not just under it."""
+
+FTS_MERGE_PAGES = 2000
+"""Pages of FTS5 index merged after a size-retention pass: enough to fold in
+the tombstones of the deleted rows, bounded (~8 MB of work) so the write lock
+is held briefly whatever the index size."""
+
+_HOSTNAME = b"hostname"
+
+_UPDATE_HOST = """
+UPDATE hosts SET
+    records = records + :records,
+    lost_seq = lost_seq + :lost_seq,
+    lost_msgid = lost_msgid + :lost_msgid,
+    dropped = dropped + :dropped,
+    duplicates = duplicates + :duplicates,
+    reboots = reboots + :reboots,
+    incomplete = incomplete + :incomplete,
+    rejected = rejected + :rejected,
+    boot = boot + :reboots,
+    first_seen = min(coalesce(first_seen, :first), :first),
+    last_seen = max(coalesce(last_seen, :last), :last),
+    last_record = CASE WHEN :last_record IS NULL THEN last_record
+                       ELSE max(coalesce(last_record, :last_record), :last_record) END,
+    name = coalesce(:name, name),
+    release = coalesce(:release, release)
+WHERE id = :id
+"""
+
+
+@dataclass(slots=True)
+class _HostDelta:
+    """What one batch changes in one `hosts` row.
+
+    `id` and `boot` (the boot number before this batch) are filled in inside
+    the transaction; everything else is computed before it.
+    """
+
+    first: float
+    last: float
+    id: int = 0
+    boot: int = 0
+    last_record: float | None = None
+    records: int = 0
+    lost_seq: int = 0
+    lost_msgid: int = 0
+    dropped: int = 0
+    duplicates: int = 0
+    reboots: int = 0
+    incomplete: int = 0
+    rejected: int = 0
+    name: str | None = None
+    release: str | None = None
+
+    def seen(self, at: float) -> None:
+        self.first = min(self.first, at)
+        self.last = max(self.last, at)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "first": self.first,
+            "last": self.last,
+            "last_record": self.last_record,
+            "records": self.records,
+            "lost_seq": self.lost_seq,
+            "lost_msgid": self.lost_msgid,
+            "dropped": self.dropped,
+            "duplicates": self.duplicates,
+            "reboots": self.reboots,
+            "incomplete": self.incomplete,
+            "rejected": self.rejected,
+            "name": self.name,
+            "release": self.release,
+        }
+
+
+def _event_row(event: Gap | Reboot | Incomplete) -> tuple[float, str, str]:
+    """The `events` row for an accounting event, without its host id."""
+    detail: dict[str, Any]
+    if isinstance(event, Gap):
+        kind = "gap"
+        detail = {"gap": event.kind.value, "first": event.first, "count": event.count}
+    elif isinstance(event, Reboot):
+        kind = "reboot"
+        detail = {
+            "reason": event.reason.value,
+            "previous_seq": event.previous_seq,
+            "seq": event.seq,
+            "previous_release": event.previous_release,
+            "release": event.release,
+        }
+    else:
+        kind = "incomplete"
+        detail = {
+            "seq": event.seq,
+            "total": event.total,
+            "missing": [list(span) for span in event.missing],
+        }
+    return (event.at, kind, json.dumps(detail))
+
+
+def _connect(path: Path | str) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves (the sqlite3
+    # module's implicit transactions would defeat BEGIN IMMEDIATE).
+    # check_same_thread=False: the collector may open the store in its main
+    # thread and write from its writer thread; it never writes from two.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+class SQLiteStore:
+    """The SQLite sink (and, through `reader`, its queries).
+
+    Open it with `open_store()`. Not thread-safe: one thread calls `apply`,
+    `save_stream_states`, `enforce_retention` and `close`.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        path: Path | None,
+        retention: Retention | None = None,
+        silent_after: float = DEFAULT_SILENT_AFTER,
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self.retention = retention or Retention()
+        self.silent_after = silent_after
+        self._hosts: dict[Sender, tuple[int, int]] = {}  # sender -> (id, boot), committed
+        self._depth = 0
+        self._reader: SQLiteReader | None = None
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """A transaction (`BEGIN IMMEDIATE`), or a savepoint when nested.
+
+        Rolls back on any exception, including KeyboardInterrupt, and re-raises.
+        """
+        rollback: tuple[str, ...]
+        if self._depth == 0:
+            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",)
+        else:
+            name = f"sp{self._depth}"
+            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
+            rollback = (f"ROLLBACK TO {name}", f"RELEASE {name}")
+        self._conn.execute(begin)
+        self._depth += 1
+        try:
+            yield self._conn
+        except BaseException:
+            self._depth -= 1
+            for statement in rollback:
+                self._conn.execute(statement)
+            raise
+        self._depth -= 1
+        self._conn.execute(commit)
+
+    # -- writing ------------------------------------------------------------
+
+    def _host(self, sender: Sender, pending: dict[Sender, tuple[int, int]]) -> tuple[int, int]:
+        known = pending.get(sender) or self._hosts.get(sender)
+        if known is not None:
+            return known
+        key = (sender.host, sender.port, sender.local_port)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO hosts (address, port, local_port) VALUES (?, ?, ?)", key
+        )
+        row = self._conn.execute(
+            "SELECT id, boot FROM hosts WHERE address = ? AND port = ? AND local_port = ?", key
+        ).fetchone()
+        pending[sender] = (row[0], row[1])
+        return pending[sender]
+
+    def apply(
+        self, events: Sequence[Event], states: Mapping[Sender, Mapping[str, Any]] | None = None
+    ) -> None:
+        """Store a batch of stream events, and optionally stream states, atomically.
+
+        Events are taken in order: a `Reboot` bumps the sender's boot number for
+        the records after it. Records are inserted; `Gap`, `Reboot` and
+        `Incomplete` are inserted into `events` and counted on the host;
+        `Duplicate` and `Rejected` are only counted (they can come in floods).
+
+        When this returns, the batch is committed and survives `kill -9`.
+
+        Args:
+            events: one batch, as the streams emitted it.
+            states: `SenderStream.snapshot()` per sender, saved in the same
+                transaction so a restart resumes exactly where the stored
+                records end. Values must be JSON-serialisable.
+
+        Raises:
+            sqlite3.Error, TypeError (unserialisable state): nothing was written.
+        """
+        if not events and not states:
+            return
+        # Everything that needs no database is done before taking the write
+        # lock, so that several writer processes hold it as briefly as possible.
+        deltas: dict[Sender, _HostDelta] = {}
+        records: list[tuple[_HostDelta, int, RecordRow]] = []  # (host, reboots before, row)
+        others: list[tuple[_HostDelta, tuple[float, str, str]]] = []
+        for event in events:
+            sender = event.sender
+            delta = deltas.get(sender)
+            at = event.received if isinstance(event, Record) else event.at
+            if delta is None:
+                delta = deltas[sender] = _HostDelta(first=at, last=at)
+            else:
+                delta.seen(at)
+            if isinstance(event, Record):
+                records.append((delta, delta.reboots, record_to_row(event)))
+                delta.records += 1
+                delta.last_record = max(delta.last_record or at, at)
+                release = event.kernel_release
+                if release is not None:
+                    delta.release = release
+                if event.fields:
+                    name = event.field(_HOSTNAME)
+                    if name is not None:
+                        delta.name = name.decode("utf-8", "replace")
+            elif isinstance(event, Gap):
+                if event.kind is GapKind.SEQ:
+                    delta.lost_seq += event.count
+                elif event.kind is GapKind.MSGID:
+                    delta.lost_msgid += event.count
+                else:
+                    delta.dropped += event.count
+                others.append((delta, _event_row(event)))
+            elif isinstance(event, Reboot):
+                delta.reboots += 1
+                others.append((delta, _event_row(event)))
+            elif isinstance(event, Incomplete):
+                delta.incomplete += 1
+                others.append((delta, _event_row(event)))
+            elif isinstance(event, Duplicate):
+                delta.duplicates += 1
+            elif isinstance(event, Rejected):
+                delta.rejected += 1
+            else:  # pragma: no cover - Event is a closed union
+                raise TypeError(f"not a stream event: {event!r}")
+        state_json = {
+            sender: json.dumps(state, separators=(",", ":"))
+            for sender, state in (states or {}).items()
+        }
+
+        pending: dict[Sender, tuple[int, int]] = {}
+        with self.atomic() as conn:
+            for sender, delta in deltas.items():
+                delta.id, delta.boot = self._host(sender, pending)
+            if records:
+                self._insert_records(
+                    conn,
+                    [(d.id, *row, d.boot + reboots) for d, reboots, row in records],
+                )
+            if others:
+                conn.executemany(
+                    "INSERT INTO events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                    [(d.id, *row) for d, row in others],
+                )
+            conn.executemany(_UPDATE_HOST, [delta.params() for delta in deltas.values()])
+            if state_json:
+                conn.executemany(
+                    "UPDATE hosts SET stream_state = ? WHERE id = ?",
+                    [(text, self._host(s, pending)[0]) for s, text in state_json.items()],
+                )
+        # Only now, committed, may the cache learn new ids and boots.
+        self._hosts.update(pending)
+        for sender, delta in deltas.items():
+            self._hosts[sender] = (delta.id, delta.boot + delta.reboots)
+
+    @staticmethod
+    def _insert_records(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert a batch and index it for FTS in one statement (see m002_fts)."""
+        before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+        conn.execute("UPDATE _fts_deferred SET deferred = 1")
+        conn.executemany(INSERT_RECORD, rows)
+        conn.execute(
+            "INSERT INTO records_fts (rowid, text) SELECT id, text FROM records WHERE id > ?",
+            (before,),
+        )
+        conn.execute("UPDATE _fts_deferred SET deferred = 0")
+
+    def save_stream_states(self, states: Mapping[Sender, Mapping[str, Any]]) -> None:
+        """Save each sender's opaque stream state (its `snapshot()`), in one transaction."""
+        self.apply((), states)
+
+    def load_stream_states(self) -> dict[Sender, dict[str, Any]]:
+        """Every saved stream state, for `SenderStream.restore(sender, state)` at start."""
+        out: dict[Sender, dict[str, Any]] = {}
+        for address, port, local_port, state in self._conn.execute(
+            "SELECT address, port, local_port, stream_state FROM hosts"
+            " WHERE stream_state IS NOT NULL"
+        ):
+            out[Sender(host=address, port=port, local_port=local_port)] = json.loads(state)
+        return out
+
+    # -- retention ----------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        """Bytes of the database in use (pages not on the freelist)."""
+        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * page_size)
+
+    def enforce_retention(self, now: float) -> RetentionResult:
+        """Delete what the retention policy no longer keeps, oldest first.
+
+        By age: records received (and events that happened) before
+        `now - max_age`. By size: the oldest records until the used size is
+        under `max_bytes`, then the events older than the oldest record left.
+        Deletes run `chunk` rows per transaction, at most `budget` rows per
+        call (`more` says the policy is not met yet); freed pages are returned
+        to the file system at the end (`auto_vacuum=INCREMENTAL`), so the file
+        shrinks too.
+
+        Call it from the writer's thread, between batches (e.g. once a minute,
+        and again soon while `more`).
+        """
+        policy = self.retention
+        budget = [policy.budget]  # rows this call may still delete, shared by the passes
+        records = events = 0
+        if policy.max_age is not None:
+            cutoff = now - policy.max_age
+            records += self._delete_all(
+                "DELETE FROM records WHERE id IN"
+                " (SELECT id FROM records WHERE received < ? ORDER BY received LIMIT ?)",
+                cutoff,
+                budget,
+            )
+            events += self._delete_all(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
+                cutoff,
+                budget,
+            )
+        if policy.max_bytes is not None and budget[0] > 0:
+            deleted = self._shrink_to(policy.max_bytes, budget)
+            records += deleted
+            if deleted:
+                oldest = self._conn.execute("SELECT min(received) FROM records").fetchone()[0]
+                events += self._delete_all(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
+                    oldest if oldest is not None else now,
+                    budget,
+                )
+        if records or events:
+            # Give the freed pages back to the file system. Each step of this
+            # pragma frees one page, and `execute` steps a column-less statement
+            # only once; `executescript` steps it to the end (and there is no
+            # open transaction here for it to commit).
+            assert self._depth == 0
+            self._conn.executescript("PRAGMA incremental_vacuum;")
+        return RetentionResult(records=records, events=events, more=budget[0] <= 0)
+
+    def _delete_chunk(self, sql: str, *params: Any) -> int:
+        with self.atomic() as conn:
+            return conn.execute(sql, params).rowcount
+
+    def _delete_all(self, sql: str, cutoff: float, budget: list[int]) -> int:
+        """Run a `DELETE … LIMIT ?` in chunks until it deletes less than asked."""
+        total = 0
+        while budget[0] > 0:
+            step = min(self.retention.chunk, budget[0])
+            count = self._delete_chunk(sql, cutoff, step)
+            total += count
+            budget[0] -= count
+            if count < step:
+                break
+        return total
+
+    def _shrink_to(self, max_bytes: int, budget: list[int]) -> int:
+        """Delete the oldest records until the used size is at most `max_bytes`.
+
+        Each pass deletes the share of records that should bring the size down
+        to `LOW_WATER` of the limit (so retention does not run again at every
+        batch), estimating bytes per record from the database as a whole, then
+        measures again. FTS5 frees its space lazily (a delete first adds a
+        tombstone), so each pass ends with a bounded merge of the index
+        (`FTS_MERGE_PAGES`) rather than an `optimize`, whose cost grows with
+        the whole index and would stall the writer on a large database.
+        """
+        total = 0
+        for _ in range(4):
+            used = self.used_bytes()
+            if used <= max_bytes or budget[0] <= 0:
+                break
+            # Only the oldest records are ever deleted, so the ids left are
+            # contiguous: the count without a scan of the table.
+            low, high = self._conn.execute("SELECT min(id), max(id) FROM records").fetchone()
+            if low is None:
+                break
+            count = high - low + 1
+            goal = max_bytes * LOW_WATER
+            target = min(count, budget[0], max(1, math.ceil(count * (used - goal) / used)))
+            while target > 0:
+                step = min(target, self.retention.chunk)
+                deleted = self._delete_chunk(
+                    "DELETE FROM records WHERE id IN (SELECT id FROM records ORDER BY id LIMIT ?)",
+                    step,
+                )
+                total += deleted
+                target -= deleted
+                budget[0] -= deleted
+                if deleted < step:
+                    break
+            with self.atomic() as conn:
+                conn.execute(
+                    "INSERT INTO records_fts (records_fts, rank) VALUES ('merge', ?)",
+                    (-FTS_MERGE_PAGES,),
+                )
+        return total
+
+    # -- queries and lifetime -----------------------------------------------
+
+    @property
+    def reader(self) -> SQLiteReader:
+        """A read-only (`mode=ro`) connection's queries, opened on first use.
+
+        An in-memory store has no file to open twice, so its queries share
+        the writer's connection.
+        """
+        if self._reader is None:
+            if self.path is None:
+                self._reader = SQLiteReader(self._conn, silent_after=self.silent_after)
+            else:
+                self._reader = open_reader(self.path, silent_after=self.silent_after)
+        return self._reader
+
+    def close(self) -> None:
+        """Flush and close: checkpoint the WAL into the database file.
+
+        Everything `apply` returned from is already safe; this makes the main
+        file complete on its own and removes the `-wal` file.
+        """
+        if self._reader is not None and self._reader.conn is not self._conn:
+            self._reader.close()
+        self._reader = None
+        if self.path is not None:
+            self._conn.execute("PRAGMA optimize")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(
+    path: Path | str | None = None,
+    *,
+    retention: Retention | None = None,
+    durability: Durability = "process",
+    silent_after: float = DEFAULT_SILENT_AFTER,
+) -> SQLiteStore:
+    """Open (creating and migrating as needed) the database for writing.
+
+    Args:
+        path: the database file; None for the default (`default_db_path()`),
+            `":memory:"` for a private in-memory store (tests).
+        retention: what `enforce_retention` keeps.
+        durability: `"process"` (WAL, synchronous=NORMAL: survives `kill -9`,
+            may lose the last batches on power loss) or `"power"`
+            (synchronous=FULL: also survives power loss, one fsync per batch).
+        silent_after: seconds without a record before a host is `silent`.
+
+    Raises:
+        StoreError: the file is not a database, or its schema is newer.
+    """
+    memory = str(path) == ":memory:"
+    resolved: Path | None = None
+    if not memory:
+        resolved = Path(path) if path is not None else default_db_path()
+        try:
+            resolved.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {resolved.parent}: {exc.strerror}") from exc
+    try:
+        conn = _connect(":memory:" if resolved is None else resolved)
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+            # Must precede the first table; lets retention give space back.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if not memory:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"{resolved}: cannot use WAL mode (got {mode})")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'power' else 'NORMAL'}")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{resolved or path}: {exc}") from exc
+    return SQLiteStore(conn, path=resolved, retention=retention, silent_after=silent_after)

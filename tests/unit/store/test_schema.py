@@ -1,0 +1,103 @@
+"""Migrations: from an empty file, from v1, and refusing what is too new or too old."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from netconsole.store import StoreError, open_reader, open_store
+from netconsole.store import _schema as schema
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def test_migrate_from_empty_applies_all_in_order(db_path: Path) -> None:
+    open_store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    names = [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    assert names == [m.name for m in schema.MIGRATIONS]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST
+    assert {"hosts", "records", "events", "records_fts", "_migrations"} <= _tables(conn)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+
+
+def test_migrate_is_idempotent(db_path: Path) -> None:
+    open_store(db_path).close()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert schema.migrate(conn) == []
+
+
+def test_migrate_from_v1_indexes_existing_records(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert schema.migrate(conn, upto=1) == ["m001_initial"]
+    assert "records_fts" not in _tables(conn)
+    conn.execute("INSERT INTO hosts (address, port, local_port) VALUES ('192.0.2.1', 6665, 6666)")
+    conn.execute(
+        "INSERT INTO records (host_id, received, mode, flag, text, complete, boot)"
+        " VALUES (1, 1.0, 'extended', '-', 'e1000e eth0: NIC Link is Down', 1, 0)"
+    )
+    conn.close()
+
+    store = open_store(db_path)
+    found = store.reader.search("link down")
+    store.close()
+
+    assert [s.record.text for s in found] == [b"e1000e eth0: NIC Link is Down"]
+
+
+def test_migrate_failure_rolls_back_that_migration(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("boom")
+
+    steps = [*schema.MIGRATIONS, schema.Migration(name="m999_broken", apply=broken)]
+    monkeypatch.setattr(schema, "MIGRATIONS", steps)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    with pytest.raises(RuntimeError):
+        schema.migrate(conn)
+
+    assert "half_done" not in _tables(conn)
+    assert schema.applied(conn) == [m.name for m in steps[:-1]]
+
+
+def test_open_refuses_a_newer_schema(db_path: Path) -> None:
+    open_store(db_path).close()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("INSERT INTO _migrations VALUES ('m999_future', 0)")
+    conn.execute(f"PRAGMA user_version = {schema.LATEST + 1}")
+    conn.close()
+
+    with pytest.raises(StoreError, match="newer"):
+        open_store(db_path)
+    with pytest.raises(StoreError, match="newer"):
+        open_reader(db_path)
+
+
+def test_reader_refuses_an_unmigrated_database(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    schema.migrate(conn, upto=1)
+    conn.close()
+
+    with pytest.raises(StoreError, match="older"):
+        open_reader(db_path)
+
+
+def test_open_reports_a_file_that_is_not_a_database(db_path: Path) -> None:
+    db_path.write_bytes(b"this is not sqlite" * 100)
+
+    with pytest.raises(StoreError, match="not a database"):
+        open_store(db_path)
+
+
+def test_open_reports_a_directory_it_cannot_create(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+
+    with pytest.raises(StoreError, match="cannot create"):
+        open_store(tmp_path / "file" / "sub" / "netconsole.db")
