@@ -6,63 +6,35 @@ receiver would have decoded the same traffic.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from netconsole.capture._files import FileProblem, Frame
 from netconsole.capture._packets import PacketError, udp_from_frame
-from netconsole.stream import (
-    Duplicate,
-    Event,
-    Gap,
-    GapKind,
-    Incomplete,
-    Reboot,
-    Record,
-    Rejected,
-    Sender,
-    StreamTable,
-)
+from netconsole.stream import Event, GapKind, Record, Sender, StreamTable, Tally
 
 
 @dataclass(slots=True)
-class DecodeSummary:
+class DecodeSummary(Tally):
     """What a decode saw, for the stderr summary and `--json` scripts."""
 
     packets: int = 0
     datagrams: int = 0
     other_port: int = 0
-    records: int = 0
-    incomplete: int = 0
-    duplicates: int = 0
-    reboots: int = 0
-    lost_seq: int = 0
-    lost_msgid: int = 0
-    dropped: int = 0
     hosts: set[str] = field(default_factory=set)
-    rejected: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
-    def count(self, e: Event) -> None:
-        if isinstance(e, Record):
-            self.records += 1
-            self.hosts.add(e.sender.host)
-        elif isinstance(e, Gap):
-            if e.kind is GapKind.SEQ:
-                self.lost_seq += e.count
-            elif e.kind is GapKind.MSGID:
-                self.lost_msgid += e.count
-            else:
-                self.dropped += e.count
-        elif isinstance(e, Duplicate):
-            self.duplicates += 1
-        elif isinstance(e, Reboot):
-            self.reboots += 1
-        elif isinstance(e, Incomplete):
-            self.incomplete += 1
-        elif isinstance(e, Rejected):
-            self.rejected[e.reason.value] += 1
+    @property
+    def lost_seq(self) -> int:
+        return self.gaps[GapKind.SEQ.value]
+
+    @property
+    def lost_msgid(self) -> int:
+        return self.gaps[GapKind.MSGID.value]
+
+    @property
+    def dropped(self) -> int:
+        return self.gaps[GapKind.DROPPED.value]
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -121,6 +93,9 @@ class CaptureDecoder:
         yield from self._drain()
 
     def _drain(self) -> Iterator[Event]:
-        for e in self.table.events():
-            self.summary.count(e)
+        events = self.table.events()
+        self.summary.count(events)
+        for e in events:
+            if type(e) is Record:
+                self.summary.hosts.add(e.sender.host)
             yield e

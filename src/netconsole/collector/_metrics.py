@@ -10,25 +10,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from netconsole.stream import Duplicate, Event, Gap, Incomplete, Reboot, Record, Rejected
+from netconsole.stream import Tally
 
 
 @dataclass(slots=True)
-class Counters:
+class Counters(Tally):
+    """A worker's tally of events plus what only the receiver sees."""
+
     datagrams: int = 0
     bytes: int = 0
-    records: int = 0
-    duplicates: int = 0
-    incomplete: int = 0
-    reboots: int = 0
-    gaps: Counter[str] = field(default_factory=Counter)
-    rejected: Counter[str] = field(default_factory=Counter)
     kernel_drops: int = 0
     hosts: int = 0
     buffered_bytes: int = 0
@@ -37,27 +33,9 @@ class Counters:
     store_errors: int = 0
     stored_records: int = 0
 
-    def count(self, events: Iterable[Event]) -> None:
-        for e in events:
-            kind = type(e)
-            if kind is Record:
-                self.records += 1
-            elif kind is Gap:
-                assert isinstance(e, Gap)
-                self.gaps[e.kind.value] += e.count
-            elif kind is Rejected:
-                assert isinstance(e, Rejected)
-                self.rejected[e.reason.value] += 1
-            elif kind is Duplicate:
-                self.duplicates += 1
-            elif kind is Incomplete:
-                self.incomplete += 1
-            elif kind is Reboot:
-                self.reboots += 1
-
     def as_dict(self) -> dict[str, Any]:
-        return {name: (dict(v) if isinstance(v, Counter) else v)
-                for name, v in ((f, getattr(self, f)) for f in self.__slots__)}
+        return {f.name: (dict(v) if isinstance(v, Counter) else v)
+                for f in fields(self) for v in (getattr(self, f.name),)}
 
 
 def total(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from netconsole.stream._sender import SenderStream
 from netconsole.stream._table import StreamTable
+from netconsole.stream._tally import Tally
 from netconsole.stream.events import (
     Duplicate,
     Event,
@@ -28,4 +29,5 @@ __all__ = [
     "Sender",
     "SenderStream",
     "StreamTable",
+    "Tally",
 ]
