@@ -245,7 +245,28 @@ class SenderStream:
                   missing: tuple[tuple[int, int], ...] | None) -> None:
         if self.mode is not Mode.EXTENDED:
             self._switch_mode(Mode.EXTENDED, now)
-        record = Record(
+        fields = body.fields
+        release = h.release
+        msgid: bytes | None = None
+        pstore = False
+        if fields:
+            # One pass for what accounting needs; the last of a key wins, as
+            # sysdata follows userdata (§4.6).
+            sys_release: bytes | None = None
+            for key, value in fields:
+                if key == b"msgid":
+                    msgid = value
+                elif key == b"release":
+                    sys_release = value
+                elif key == PSTORE_FIELD:
+                    pstore = True
+            if release is None and sys_release is not None:
+                release = sys_release.decode("latin-1")
+        # A crash dump of the previous boot, replayed by `netconsole forward`,
+        # carries that boot's seq numbers: it is not accounted here.
+        if not pstore and not self._account(h, release, now):
+            return
+        self._events.append(Record(
             sender=self.sender,
             mode=Mode.EXTENDED,
             received=first,
@@ -257,23 +278,13 @@ class SenderStream:
             ts_usec=h.ts_usec,
             flag=h.flag,
             caller=h.caller,
-            fields=body.fields,
+            fields=fields,
             header_extra=h.extra,
             complete=missing is None,
             missing=missing or (),
-        )
-        if body.fields and record.field(PSTORE_FIELD) is not None:
-            # A crash dump of the previous boot, replayed by `netconsole forward`:
-            # its seq numbers belong to that boot, so they are not accounted here.
-            self._events.append(record)
-            return
-        if not self._account(h, record.kernel_release, now):
-            return
-        self._events.append(record)
-        if body.fields:
-            msgid = record.msgid
-            if msgid is not None:
-                self._account_msgid(msgid, now)
+        ))
+        if msgid is not None and not pstore and msgid.isdigit():
+            self._account_msgid(int(msgid), now)
 
     def _account(self, h: Header, release: str | None, now: float) -> bool:
         """Seq accounting for one record; False when it is a duplicate to drop."""
@@ -294,7 +305,9 @@ class SenderStream:
             self._reboot(reason, seq, release, now)
         if release is not None:
             self.release = release
-        self._gaps(GapKind.SEQ, self.seq.observe(seq, now), now)
+        lost = self.seq.observe(seq, now)
+        if lost:
+            self._gaps(GapKind.SEQ, lost, now)
         if self.seq.top == seq:
             self.top_ts = h.ts_usec
         return True

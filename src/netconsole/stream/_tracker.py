@@ -68,6 +68,10 @@ class SeqTracker:
         if top is None:
             self.top, self.seen = n, 1
             return []
+        if n == top + 1:  # the common case: the next number
+            self.seen = ((self.seen << 1) | 1) & _MASK
+            self.top = n
+            return self._overflow() if self.holes else []
         if n > top:
             shift = n - top
             self.seen = ((self.seen << shift) | 1) & _MASK if shift < WINDOW else 1

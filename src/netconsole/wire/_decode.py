@@ -109,22 +109,22 @@ def parse_body(data: bytes) -> Body:
     shape (only a foreign sender makes one) is kept whole as a field with an
     empty key, so nothing is lost.
     """
+    escaped = b"\\" in data  # one look, instead of one per key and value
     nl = data.find(b"\n")
     if nl < 0:
-        return Body(text=unescape(data), terminated=False)
-    text = unescape(data[:nl])
-    rest = data[nl + 1 :]
-    if not rest:
+        return Body(text=unescape(data) if escaped else data, terminated=False)
+    text = unescape(data[:nl]) if escaped else data[:nl]
+    if nl + 1 == len(data):
         return Body(text=text)
     fields: list[tuple[bytes, bytes]] = []
-    lines = rest.split(b"\n")
+    lines = data[nl + 1 :].split(b"\n")
     if lines[-1] == b"":
         lines.pop()
     for line in lines:
-        if line.startswith(b" "):
+        if line[:1] == b" ":
             key, eq, value = line[1:].partition(b"=")
             if eq:
-                fields.append((unescape(key), unescape(value)))
+                fields.append((unescape(key), unescape(value)) if escaped else (key, value))
                 continue
-        fields.append((b"", unescape(line)))
+        fields.append((b"", unescape(line) if escaped else line))
     return Body(text=text, fields=tuple(fields))

@@ -58,12 +58,6 @@ class Header:
     caller: str | None = None
     extra: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if not 0 <= self.level <= 7:
-            raise ValueError(f"level {self.level} outside 0..7")
-        if self.facility < 0 or self.seq < 0 or self.ts_usec < 0:
-            raise ValueError("facility, seq and ts_usec are never negative")
-
     @property
     def prefix(self) -> int:
         """The `<facility << 3 | level>` number that opens the header."""
