@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Decode netconsole traffic in pcap/pcapng files to JSON lines."),
     "doctor": ("netconsole.cli.doctor", "doctor",
         "Explain why netconsole does not work on this host, and what to do."),
+    "forward": ("netconsole.cli.forward", "forward",
+        "Send this host's kernel log like netconsole does, from userspace (and pstore dumps)."),
 }
 
 

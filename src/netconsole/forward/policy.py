@@ -1,0 +1,154 @@
+"""Which `/dev/kmsg` records forward sends: the level filter and the rate limit.
+
+Both stand in for printk's own console filters (kernel-netconsole.md §6), and
+both step aside for crash output, as printk does: an oops or panic calls
+`console_verbose()`, which lifts the console loglevel so the whole report
+reaches every console. Here a crash line opens a *crash window*: the record
+and everything logged in the next `CRASH_WINDOW_USEC` of kernel time passes
+the level filter and the rate limit, so a register dump or a `Call Trace`
+that matches no pattern is still sent whole.
+
+The rate limit is a token bucket driven by the records' own timestamps
+(`ts_usec`), not by a wall clock: it limits how fast the kernel *logged*,
+so the replay of the ring buffer at start (seconds of boot log arriving in
+one read) is not mistaken for a flood, and the policy stays deterministic.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from netconsole.forward.kmsg import KmsgRecord
+
+# How long after a crash line everything passes (kernel time). An oops report
+# takes well under a second to print; a hung-task or OOM report a few.
+CRASH_WINDOW_USEC = 10_000_000
+
+# Lines that start (or are) crash output; kernel-netconsole.md §6.1 and the
+# incident patterns the receiver recognises.
+CRASH_LINE = re.compile(
+    rb"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|WARNING: CPU: |"
+    rb"\[ cut here \]|---\[ end (?:Kernel panic|trace)|Call Trace:|\bRIP: |"
+    rb"general protection fault|Unable to handle kernel|Internal error: |"
+    rb"soft lockup|hard LOCKUP|lockup -|"
+    rb"INFO: task .{1,64} blocked for more than|hung_task|"
+    rb"rcu: INFO: |detected stalls? on CPUs|self-detected stall|"
+    rb"invoked oom-killer|Out of memory: |Machine check|\[Hardware Error\]|"
+    rb"UBSAN: |KASAN: |KFENCE: |list_(?:add|del) corruption|"
+    rb"sysrq: Trigger a crash|double fault|stack-protector|Kernel stack is corrupted"
+)
+
+
+# printk's level names (kern_levels.h) and the usual aliases. The same table as
+# the store's; kept here so forward, which runs on the hosts being watched,
+# does not import the store (and sqlite3, absent from minimal Pythons).
+LEVEL_NAMES: dict[str, int] = {
+    "emerg": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
+    "warning": 4, "warn": 4, "notice": 5, "info": 6, "debug": 7,
+}
+
+
+def parse_level(text: str) -> int:
+    """`warning`, `4`, ... -> the printk level number.
+
+    Raises:
+        ValueError: neither 0-7 nor a level name.
+    """
+    value = text.strip().lower()
+    if value.isdigit() and 0 <= int(value) <= 7:
+        return int(value)
+    if value in LEVEL_NAMES:
+        return LEVEL_NAMES[value]
+    raise ValueError(f"not a level: {text!r} (use 0-7 or {', '.join(LEVEL_NAMES)})")
+
+
+def is_crash_line(text: bytes) -> bool:
+    """True when `text` is crash output that must never be filtered out."""
+    return CRASH_LINE.search(text) is not None
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` saved up; one token per record.
+
+    Time is the caller's (seconds, any origin, non-decreasing expected; a step
+    back counts as no time passing).
+    """
+
+    __slots__ = ("_last", "_tokens", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last: float | None = None
+
+    def take(self, now: float) -> bool:
+        """Spend a token if there is one."""
+        if self._last is not None and now > self._last:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+        if self._last is None or now > self._last:
+            self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyConfig:
+    """The filters of one forward run.
+
+    Attributes:
+        max_level: send records at this level or more severe (0 emerg .. 7 debug).
+        rate: records per second allowed on average; None for no limit.
+        burst: records allowed at once before the rate applies.
+    """
+
+    max_level: int = 7
+    rate: float | None = None
+    burst: int = 1000
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_level <= 7:
+            raise ValueError("max_level is a printk level, 0..7")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+        if self.burst < 1:
+            raise ValueError("burst must be at least 1")
+
+
+class Verdict(enum.Enum):
+    """What `Policy.judge` decided; the values name the counters."""
+
+    SEND = "send"
+    CRASH = "crash"  # sent because it is crash output or inside a crash window
+    LEVEL = "filtered_level"
+    RATE = "rate_limited"
+
+
+class Policy:
+    """Level filter + rate limit + crash window; see the module docstring."""
+
+    __slots__ = ("_bucket", "_crash_until", "config")
+
+    def __init__(self, config: PolicyConfig) -> None:
+        self.config = config
+        self._bucket = TokenBucket(config.rate, config.burst) if config.rate else None
+        self._crash_until = -1
+
+    def judge(self, rec: KmsgRecord) -> Verdict:
+        """Decide for one record; records must come in seq order."""
+        if is_crash_line(rec.text):
+            self._crash_until = max(self._crash_until, rec.ts_usec + CRASH_WINDOW_USEC)
+            return Verdict.CRASH
+        if rec.ts_usec <= self._crash_until:
+            return Verdict.CRASH
+        if rec.level > self.config.max_level:
+            return Verdict.LEVEL
+        if self._bucket is not None and not self._bucket.take(rec.ts_usec / 1e6):
+            return Verdict.RATE
+        return Verdict.SEND
