@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Decode netconsole traffic in pcap/pcapng files to JSON lines."),
     "doctor": ("netconsole.cli.doctor", "doctor",
         "Explain why netconsole does not work on this host, and what to do."),
+    "setup": ("netconsole.cli.setup", "setup",
+        "Configure kernel netconsole towards a receiver, persist it, prove delivery."),
+    "send": ("netconsole.cli.send", "send",
+        "Send one test message through the kernel (/dev/kmsg) or straight to a receiver."),
     "forward": ("netconsole.cli.forward", "forward",
         "Send this host's kernel log like netconsole does, from userspace (and pstore dumps)."),
 }
