@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Full-text search over stored records."),
     "hosts": ("netconsole.cli.hosts", "hosts",
         "Senders: last seen, loss, reboots, live/silent."),
+    "incidents": ("netconsole.cli.incidents", "incidents",
+        "Crashes, oopses, WARNs and lockups, grouped; and hosts gone silent."),
     "export": ("netconsole.cli.export", "export",
         "Export stored records as JSON lines or CSV."),
     "decode": ("netconsole.cli.decode", "decode",

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from rich.console import Console
 from rich.markup import escape
 
-from netconsole.stream import Event, Gap, Incomplete, Reboot, Record
+from netconsole.incidents import Incident, Output, Phase, Silence, SilencePhase
+from netconsole.stream import Gap, Incomplete, Reboot, Record
 
 LEVEL_NAMES = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
 LEVEL_STYLES = ("bold white on red", "bold red", "bold red", "red", "yellow", "cyan", "default",
@@ -26,7 +27,7 @@ class LiveView:
         self.console = Console(highlight=False, soft_wrap=True) if sys.stdout.isatty() else None
         self.names: dict[object, str] = {}
 
-    def show(self, events: Iterable[Event]) -> None:
+    def show(self, events: Iterable[Output]) -> None:
         lines = []
         for e in events:
             line = self._line(e)
@@ -41,7 +42,7 @@ class LiveView:
             for _, markup in lines:
                 self.console.print(markup)
 
-    def host_label(self, e: Event) -> str:
+    def host_label(self, e: Output) -> str:
         if isinstance(e, Record) and e.fields:
             name = e.field(b"hostname")
             if name is not None:
@@ -54,7 +55,7 @@ class LiveView:
         s = e.sender
         return s.host if s.port == 6665 else f"{s.host}:{s.port}"
 
-    def _line(self, e: Event) -> tuple[str, str] | None:
+    def _line(self, e: Output) -> tuple[str, str] | None:
         host = self.host_label(e)
         if isinstance(e, Record):
             level = e.level if e.level is not None else 6
@@ -74,6 +75,16 @@ class LiveView:
             what = f"reboot detected ({e.reason.value})"
         elif isinstance(e, Incomplete):
             what = f"record {e.seq} incomplete: {len(e.missing)} pieces missing"
+        elif isinstance(e, Incident):
+            if e.phase is not Phase.CLOSED:
+                return None
+            culprit = f" in {e.culprit.function}" if e.culprit is not None else ""
+            plain = f"{host} !! {e.kind.value}: {e.title}{culprit}" + (
+                " (truncated)" if e.truncated else "")
+            return plain, f"[bold white on red]{escape(plain)}[/]"
+        elif isinstance(e, Silence):
+            what = (f"silent ({e.reason.value})" if e.phase is SilencePhase.STARTED
+                    else "back" + (" after a reboot" if e.rebooted else ""))
         else:
             return None
         plain = f"{host} -- {what}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from netconsole.incidents import Incident, Phase, Silence, SilencePhase
 from netconsole.stream import Tally
 
 
@@ -32,6 +33,16 @@ class Counters(Tally):
     store_seconds: float = 0.0
     store_errors: int = 0
     stored_records: int = 0
+    incidents: Counter[str] = field(default_factory=Counter)
+    silences: int = 0
+
+    def count_incidents(self, outputs: Iterable[object]) -> None:
+        """Closed incidents by kind, and hosts gone silent."""
+        for o in outputs:
+            if isinstance(o, Incident) and o.phase is Phase.CLOSED:
+                self.incidents[o.kind.value] += 1
+            elif isinstance(o, Silence) and o.phase is SilencePhase.STARTED:
+                self.silences += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: (dict(v) if isinstance(v, Counter) else v)
@@ -83,6 +94,13 @@ class WorkerMetrics(Collector):
         for kind, n in sorted(t.get("gaps", {}).items()):
             gaps.add_metric([kind], n)
         yield gaps
+        incidents = CounterMetricFamily("netconsole_incidents", "incidents closed, by kind",
+                                        labels=["kind"])
+        for kind, n in sorted(t.get("incidents", {}).items()):
+            incidents.add_metric([kind], n)
+        yield incidents
+        yield CounterMetricFamily("netconsole_silences", "hosts that went silent",
+                                  value=t.get("silences", 0))
         yield CounterMetricFamily("netconsole_kernel_drops",
                                   "datagrams the kernel dropped on our sockets (buffer full)",
                                   value=t.get("kernel_drops", 0))

@@ -7,8 +7,16 @@ them to the StreamTable; and once per `batch_interval` (or every
 states, in one store transaction. Only after that commit are records shown
 or written to `--jsonl`: what was shown is stored.
 
+Incidents: each batch of stream events goes through the IncidentTable as it
+leaves the StreamTable, so the incidents (and silences) it finds sit among
+their records and are committed in the same transaction; after the commit
+they go to the AlertManager's queue (its own thread: a slow webhook never
+stalls the receiver). The loop also wakes for the detectors' deadlines
+(reports that stopped arriving, hosts gone silent).
+
 Signals: SIGTERM/SIGINT stop the loop and flush everything; SIGHUP re-reads
-the configuration file (allow list, quiet, jsonl) and reopens the jsonl file.
+the configuration file (allow list, quiet, jsonl, alert rules) and reopens
+the jsonl file.
 """
 
 from __future__ import annotations
@@ -23,13 +31,15 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from netconsole.alerts import AlertManager, RuleError, parse_rules
 from netconsole.collector._config import ListenConfig
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
 from netconsole.collector._sockets import BatchReceiver, Bound, kernel_drops, open_udp
+from netconsole.incidents import DetectorConfig, Incident, IncidentTable, Output, Silence
 from netconsole.records_json import record_to_json
 from netconsole.store import RecordSink, Retention, open_store, parse_duration, parse_size
-from netconsole.stream import Event, Record, Sender, StreamTable
+from netconsole.stream import Record, Sender, StreamTable
 
 # Events in one transaction at most; a burst is written in several.
 MAX_BATCH = 5000
@@ -60,14 +70,23 @@ class Worker:
         self._allowed: dict[str, bool] = {}
         self._jsonl: IO[str] | None = None
         self._live: LiveView | None = None
-        self._pending: list[Event] = []
+        self._pending: list[Output] = []
         self._dirty: set[Sender] = set()
+        self.incidents = IncidentTable(DetectorConfig(quiet_after=cfg.silent_after))
+        self.alerts: AlertManager | None = None
+        self._opened = False
+        self._rule_error: str | None = None
         self._apply_config(cfg)
 
     # -- setup ------------------------------------------------------------------------
 
     def open(self) -> None:
         """Bind the sockets and open the store (before `run`, so errors surface early)."""
+        if self._rule_error is not None:
+            # Imported here: the supervisor imports this module.
+            from netconsole.collector._supervisor import ListenError
+
+            raise ListenError(self._rule_error)
         for port in self.cfg.ports:
             for addr in self.cfg.bind:
                 self.sockets.append(open_udp(addr, port, rcvbuf=self.cfg.rcvbuf))
@@ -79,6 +98,9 @@ class Worker:
             self.sink = open_store(self.cfg.db, retention=retention,
                                    silent_after=self.cfg.silent_after)
         self._saved = self.sink.load_stream_states()
+        self._opened = True
+        if self.alerts is not None:
+            self.alerts.start()
 
     def _apply_config(self, cfg: ListenConfig) -> None:
         self.cfg = cfg
@@ -92,6 +114,26 @@ class Worker:
         elif cfg.jsonl:
             self._jsonl = open(cfg.jsonl, "a", encoding="utf-8")  # noqa: SIM115
         self._live = None if (cfg.quiet or cfg.jsonl == "-") else LiveView()
+        self._apply_alert_rules(cfg)
+
+    def _apply_alert_rules(self, cfg: ListenConfig) -> None:
+        """`[[alerts]]` → the AlertManager; a bad rule stops `open()`, or on
+        SIGHUP keeps the old rules (a typo must not silently stop paging)."""
+        try:
+            rules = parse_rules(cfg.extra.get("alerts"))
+        except RuleError as exc:
+            if not self._opened:
+                self._rule_error = str(exc)
+            else:
+                print(f"netconsole listen: SIGHUP: keeping the old alert rules: {exc}",
+                      file=sys.stderr)
+            return
+        if self.alerts is not None:
+            self.alerts.set_rules(rules)
+        elif rules:
+            self.alerts = AlertManager(rules)
+            if self._opened:  # rules added by SIGHUP
+                self.alerts.start()
 
     def _is_allowed(self, host: str) -> bool:
         ok = self._allowed.get(host)
@@ -133,8 +175,10 @@ class Worker:
         while not self.stopping:
             now = time.time()
             deadline = self.table.next_deadline()
+            incident_deadline = self.incidents.next_deadline()
             wake = min(next_flush if self._pending else now + 1.0, next_report,
-                       deadline if deadline is not None else now + 1.0)
+                       deadline if deadline is not None else now + 1.0,
+                       incident_deadline if incident_deadline is not None else now + 1.0)
             try:
                 ready = poller.poll(max(0.0, wake - now) * 1000)
             except InterruptedError:
@@ -148,7 +192,10 @@ class Worker:
             deadline = self.table.next_deadline()
             if deadline is not None and deadline <= now:
                 self.table.expire(now)
-            self._pending.extend(self.table.events())
+            self._pending.extend(self.incidents.process(self.table.events(), now))
+            incident_deadline = self.incidents.next_deadline()
+            if incident_deadline is not None and incident_deadline <= now:
+                self._pending.extend(self.incidents.expire(now))
             if self._pending and (now >= next_flush or len(self._pending) >= MAX_BATCH):
                 self.flush()
                 next_flush = now + self.cfg.batch_interval
@@ -212,8 +259,12 @@ class Worker:
         c = self.counters
         c.store_seconds += time.perf_counter() - t0
         c.store_batches += 1
-        c.count(events)
-        records = [e for e in events if type(e) is Record]
+        if self.alerts is not None:
+            self.alerts.submit(events)  # only now: an alert is for a stored incident
+        stream_events = [e for e in events if not isinstance(e, (Incident, Silence))]
+        c.count(stream_events)
+        c.count_incidents(events)
+        records = [e for e in stream_events if type(e) is Record]
         c.stored_records += len(records)
         if self._jsonl is not None and records:
             self._jsonl.write("".join(json.dumps(record_to_json(r), ensure_ascii=False) + "\n"
@@ -225,9 +276,11 @@ class Worker:
     def close(self) -> None:
         now = time.time()
         self.table.flush(now)
-        self._pending.extend(self.table.events())
+        self._pending.extend(self.incidents.process(self.table.events(), now))
         self._dirty.update(self.table.streams)
         self.flush()
+        if self.alerts is not None:
+            self.alerts.close()
         if self.sink is not None:
             self.sink.close()
         self._send_report()

@@ -12,9 +12,11 @@ from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
     HostInfo,
     HostStatus,
+    IncidentGroup,
     Retention,
     RetentionResult,
     StoredEvent,
+    StoredIncident,
     StoredRecord,
 )
 from netconsole.store._paths import default_db_path
@@ -37,6 +39,7 @@ __all__ = [
     "Durability",
     "HostInfo",
     "HostStatus",
+    "IncidentGroup",
     "RecordQueries",
     "RecordSink",
     "Retention",
@@ -46,6 +49,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoredEvent",
+    "StoredIncident",
     "StoredRecord",
     "default_db_path",
     "follow",

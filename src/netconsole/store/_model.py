@@ -132,3 +132,68 @@ class RetentionResult:
     records: int
     events: int
     more: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredIncident:
+    """A row of `incidents`: one crash report of one host (see docs/incidents.md).
+
+    `state` is `open` until the detector closed the report. `frames` are the
+    parsed call trace (`function`, `offset`, `size`, `module`, `reliable`,
+    `section`, `rip`); `culprit` is the blamed frame as printed. The record
+    ids are rows of the same host (`tail`/`export` can fetch them); `boot`
+    and `first_seq`/`last_seq` locate the records even after the ids change
+    hands to retention.
+    """
+
+    id: int
+    sender: Sender
+    name: str | None
+    key: str
+    boot: int
+    kind: str
+    severity: str
+    state: Literal["open", "closed"]
+    title: str
+    fingerprint: str
+    culprit: str | None
+    frames: tuple[dict[str, Any], ...]
+    text: str
+    release: str | None
+    first_seq: int | None
+    last_seq: int | None
+    first_received: float
+    last_received: float
+    first_ts_usec: int | None
+    last_ts_usec: int | None
+    first_record_id: int | None
+    last_record_id: int | None
+    lines: int
+    dropped_lines: int
+    count: int
+    truncated: bool
+    fatal: bool
+    lane: str | None
+    task: str | None
+    updated_at: float
+    closed_at: float | None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.sender.host
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentGroup:
+    """Incidents with one fingerprint: the same crash, on how many hosts, how often."""
+
+    fingerprint: str
+    kind: str
+    title: str
+    culprit: str | None
+    incidents: int
+    hosts: int
+    first: float
+    last: float
+    latest_id: int
+    host_names: tuple[str, ...]

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from netconsole.incidents import Output
 from netconsole.store._model import HostInfo, RetentionResult, StoredEvent, StoredRecord
-from netconsole.stream.events import Event, Sender
+from netconsole.stream.events import Sender
 
 
 class RecordSink(Protocol):
     """Where the collector's writer puts each batch of stream events."""
 
     def apply(
-        self, events: Sequence[Event], states: Mapping[Sender, Mapping[str, Any]] | None = None
+        self, events: Sequence[Output], states: Mapping[Sender, Mapping[str, Any]] | None = None
     ) -> None:
         """Store one batch atomically; durable once this returns."""
         ...

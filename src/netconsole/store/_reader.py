@@ -22,7 +22,9 @@ from netconsole.store._errors import StoreError
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
     HostInfo,
+    IncidentGroup,
     StoredEvent,
+    StoredIncident,
     StoredRecord,
 )
 from netconsole.store._paths import default_db_path
@@ -37,6 +39,33 @@ _HOST_COLUMNS = (
 )
 
 _WORD = re.compile(r"\w")
+
+_INCIDENT_COLUMNS = (
+    "i.id, h.address, h.port, h.local_port, h.name, i.key, i.boot, i.kind, i.severity,"
+    " i.state, i.title, i.fingerprint, i.culprit, i.frames, i.text, i.release, i.first_seq,"
+    " i.last_seq, i.first_received, i.last_received, i.first_ts_usec, i.last_ts_usec,"
+    " i.first_record_id, i.last_record_id, i.lines, i.dropped_lines, i.count, i.truncated,"
+    " i.fatal, i.lane, i.task, i.updated_at, i.closed_at"
+)
+_FROM_INCIDENTS = f"SELECT {_INCIDENT_COLUMNS} FROM incidents i JOIN hosts h ON h.id = i.host_id"
+
+
+def _row_to_incident(row: Sequence[Any]) -> StoredIncident:
+    (iid, address, port, local_port, name, key, boot, kind, severity, state, title,
+     fingerprint, culprit, frames, text, release, first_seq, last_seq, first_received,
+     last_received, first_ts_usec, last_ts_usec, first_record_id, last_record_id, lines,
+     dropped_lines, count, truncated, fatal, lane, task, updated_at, closed_at) = row
+    return StoredIncident(
+        id=iid, sender=Sender(host=address, port=port, local_port=local_port), name=name,
+        key=key, boot=boot, kind=kind, severity=severity, state=state, title=title,
+        fingerprint=fingerprint, culprit=culprit, frames=tuple(json.loads(frames)), text=text,
+        release=release, first_seq=first_seq, last_seq=last_seq,
+        first_received=first_received, last_received=last_received,
+        first_ts_usec=first_ts_usec, last_ts_usec=last_ts_usec,
+        first_record_id=first_record_id, last_record_id=last_record_id, lines=lines,
+        dropped_lines=dropped_lines, count=count, truncated=bool(truncated),
+        fatal=bool(fatal), lane=lane, task=task, updated_at=updated_at, closed_at=closed_at,
+    )
 
 
 def fts_query(text: str) -> str:
@@ -303,6 +332,99 @@ class SQLiteReader:
             )
             for eid, address, port, local_port, name, at, kind_, detail in rows
         ]
+
+    def incidents(
+        self,
+        *,
+        host: str | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        fingerprint: str | None = None,
+        limit: int = 100,
+    ) -> list[StoredIncident]:
+        """The newest `limit` incidents matching the filters, oldest first.
+
+        Args:
+            host: a host name, address or `address:port`.
+            kind: an incident kind (`panic`, `oops`, ...; see `netconsole.incidents.Kind`).
+            since: unix time; incidents whose first record came at or after it.
+            fingerprint: only this crash (as `incidents_top` groups them).
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if host is not None:
+            ids = self._host_ids(host)
+            if not ids:
+                return []
+            where.append(f"i.host_id IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
+        for column, value in (("i.kind", kind), ("i.fingerprint", fingerprint)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("i.first_received >= ?")
+            params.append(since)
+        sql = _FROM_INCIDENTS + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self.conn.execute(
+            sql + " ORDER BY i.first_received DESC, i.id DESC LIMIT ?", [*params, limit]
+        ).fetchall()
+        return [_row_to_incident(row) for row in reversed(rows)]
+
+    def incident(self, incident_id: int) -> StoredIncident | None:
+        """One incident by id, or None."""
+        row = self.conn.execute(_FROM_INCIDENTS + " WHERE i.id = ?", (incident_id,)).fetchone()
+        return _row_to_incident(row) if row is not None else None
+
+    def incident_records(self, incident_id: int, *, limit: int = 10_000) -> list[StoredRecord]:
+        """The host's records from the incident's first to its last (interleaved
+        lines of other reports included: they are the host's log as it came)."""
+        row = self.conn.execute(
+            "SELECT host_id, first_record_id, last_record_id FROM incidents WHERE id = ?",
+            (incident_id,),
+        ).fetchone()
+        if row is None or row[1] is None:
+            return []
+        host_id, first, last = row
+        return self._records(
+            _FROM_RECORDS + " WHERE r.host_id = ? AND r.id BETWEEN ? AND ? ORDER BY r.id LIMIT ?",
+            [host_id, first, last if last is not None else first, limit],
+        )
+
+    def incidents_top(self, *, since: float | None = None, limit: int = 20) -> list[IncidentGroup]:
+        """Incidents grouped by fingerprint across hosts, the most frequent first.
+
+        Each group says how many incidents and distinct hosts share the
+        fingerprint, when it was first and last seen, the newest incident's
+        title, culprit and id, and up to five host names.
+        """
+        where, params = "", []
+        if since is not None:
+            where, params = " WHERE i.first_received >= ?", [since]
+        rows = self.conn.execute(
+            "SELECT i.fingerprint, count(*), count(DISTINCT i.host_id), min(i.first_received),"
+            " max(i.first_received), max(i.id) FROM incidents i" + where +
+            " GROUP BY i.fingerprint ORDER BY count(*) DESC, count(DISTINCT i.host_id) DESC,"
+            " max(i.first_received) DESC LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        out = []
+        for fingerprint, count, hosts, first, last, latest in rows:
+            kind, title, culprit = self.conn.execute(
+                "SELECT kind, title, culprit FROM incidents WHERE id = ?", (latest,)
+            ).fetchone()
+            names = self.conn.execute(
+                "SELECT DISTINCT coalesce(h.name, h.address) FROM incidents i"
+                " JOIN hosts h ON h.id = i.host_id WHERE i.fingerprint = ?" +
+                where.replace(" WHERE", " AND") + " LIMIT 5",
+                [fingerprint, *params],
+            ).fetchall()
+            out.append(IncidentGroup(
+                fingerprint=fingerprint, kind=kind, title=title, culprit=culprit,
+                incidents=count, hosts=hosts, first=first, last=last, latest_id=latest,
+                host_names=tuple(n[0] for n in names),
+            ))
+        return out
 
     def seen_nonce(self, nonce: str, *, since: float | None = None) -> bool:
         """Whether any stored record's text contains `nonce` exactly.

@@ -159,6 +159,60 @@ def m002_fts(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_incidents(conn: sqlite3.Connection) -> None:
+    """Incidents: crash reports grouped from records (see docs/incidents.md).
+
+    One row per incident, upserted by `(host_id, key)` as the detector
+    reopens it (opened, updated, closed, amended). It links to its records
+    by id (`first_record_id`, `last_record_id`, rows of the same host) and by
+    `boot` + `first_seq`/`last_seq`; the report's whole text is kept here
+    too, so `incidents show` works after retention removed the records.
+    Silences are rows of `events` (kind `silence`), which needs no schema.
+    """
+    _script(
+        conn,
+        """
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            host_id INTEGER NOT NULL REFERENCES hosts(id),
+            key TEXT NOT NULL,
+            boot INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            state TEXT NOT NULL,
+            title TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            culprit TEXT,
+            frames TEXT NOT NULL,
+            text TEXT NOT NULL,
+            release TEXT,
+            first_seq INTEGER,
+            last_seq INTEGER,
+            first_received REAL NOT NULL,
+            last_received REAL NOT NULL,
+            first_ts_usec INTEGER,
+            last_ts_usec INTEGER,
+            first_record_id INTEGER,
+            last_record_id INTEGER,
+            lines INTEGER NOT NULL,
+            dropped_lines INTEGER NOT NULL DEFAULT 0,
+            count INTEGER NOT NULL DEFAULT 1,
+            truncated INTEGER NOT NULL DEFAULT 0,
+            fatal INTEGER NOT NULL DEFAULT 0,
+            lane TEXT,
+            task TEXT,
+            updated_at REAL NOT NULL,
+            closed_at REAL,
+            UNIQUE (host_id, key)
+        );
+        CREATE INDEX incidents_first ON incidents (first_received);
+        CREATE INDEX incidents_fingerprint ON incidents (fingerprint, first_received);
+        CREATE INDEX incidents_host ON incidents (host_id, id);
+        """,
+    )
+
+
 LATEST = len(MIGRATIONS)
 
 

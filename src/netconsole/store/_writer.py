@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from netconsole.incidents import Incident, IncidentEvent, Phase, Silence
 from netconsole.store._codec import INSERT_RECORD, RecordRow, record_to_row
 from netconsole.store._errors import StoreError
 from netconsole.store._model import DEFAULT_SILENT_AFTER, Retention, RetentionResult
@@ -65,6 +66,9 @@ is held briefly whatever the index size."""
 
 _HOSTNAME = b"hostname"
 
+_ROW_RECEIVED, _ROW_SEQ = 0, 5
+"""Where `record_to_row` puts `received` and `seq`."""
+
 _UPDATE_HOST = """
 UPDATE hosts SET
     records = records + :records,
@@ -84,6 +88,80 @@ UPDATE hosts SET
     release = coalesce(:release, release)
 WHERE id = :id
 """
+
+_UPSERT_INCIDENT = """
+INSERT INTO incidents (
+    host_id, key, boot, kind, severity, state, title, fingerprint, culprit, frames, text,
+    release, first_seq, last_seq, first_received, last_received, first_ts_usec, last_ts_usec,
+    first_record_id, last_record_id, lines, dropped_lines, count, truncated, fatal, lane, task,
+    updated_at, closed_at
+) VALUES (
+    :host_id, :key, :boot, :kind, :severity, :state, :title, :fingerprint, :culprit, :frames,
+    :text, :release, :first_seq, :last_seq, :first_received, :last_received, :first_ts_usec,
+    :last_ts_usec, :first_record_id, :last_record_id, :lines, :dropped_lines, :count,
+    :truncated, :fatal, :lane, :task, :updated_at, :closed_at
+)
+ON CONFLICT (host_id, key) DO UPDATE SET
+    kind = excluded.kind, severity = excluded.severity, state = excluded.state,
+    title = excluded.title, fingerprint = excluded.fingerprint, culprit = excluded.culprit,
+    frames = excluded.frames, text = excluded.text,
+    release = coalesce(excluded.release, release), last_seq = excluded.last_seq,
+    last_received = excluded.last_received, last_ts_usec = excluded.last_ts_usec,
+    last_record_id = coalesce(excluded.last_record_id, last_record_id),
+    lines = excluded.lines, dropped_lines = excluded.dropped_lines, count = excluded.count,
+    truncated = excluded.truncated, fatal = excluded.fatal, lane = excluded.lane,
+    task = coalesce(excluded.task, task), updated_at = excluded.updated_at,
+    closed_at = coalesce(closed_at, excluded.closed_at)
+"""
+
+
+def _incident_params(incident: Incident) -> dict[str, Any]:
+    """The `incidents` columns of an incident event, without host, boot and record ids."""
+    closed = incident.phase in (Phase.CLOSED, Phase.AMENDED)
+    return {
+        "key": incident.key,
+        "kind": incident.kind.value,
+        "severity": incident.severity.name.lower(),
+        "state": "closed" if closed else "open",
+        "title": incident.title,
+        "fingerprint": incident.fingerprint,
+        "culprit": str(incident.culprit) if incident.culprit is not None else None,
+        "frames": json.dumps([
+            {"function": f.function, "offset": f.offset, "size": f.size, "module": f.module,
+             "reliable": f.reliable, "section": f.section, "rip": f.rip}
+            for f in incident.frames
+        ], separators=(",", ":")),
+        "text": incident.text,
+        "release": incident.release,
+        "first_seq": incident.first_seq,
+        "last_seq": incident.last_seq,
+        "first_received": incident.first_received,
+        "last_received": incident.last_received,
+        "first_ts_usec": incident.first_ts_usec,
+        "last_ts_usec": incident.last_ts_usec,
+        "lines": incident.lines,
+        "dropped_lines": incident.dropped_lines,
+        "count": incident.count,
+        "truncated": int(incident.truncated),
+        "fatal": int(incident.fatal),
+        "lane": incident.lane,
+        "task": incident.task,
+        "updated_at": incident.at,
+        "closed_at": incident.at if closed else None,
+    }
+
+
+def _silence_row(event: Silence) -> tuple[float, str, str]:
+    """The `events` row of a silence (kind `silence`), without its host id."""
+    detail = {
+        "phase": event.phase.value,
+        "reason": event.reason.value,
+        "last_record": event.last_record,
+        "incident": event.incident,
+        "title": event.title,
+        "rebooted": event.rebooted,
+    }
+    return (event.at, "silence", json.dumps(detail))
 
 
 @dataclass(slots=True)
@@ -233,7 +311,9 @@ class SQLiteStore:
         return pending[sender]
 
     def apply(
-        self, events: Sequence[Event], states: Mapping[Sender, Mapping[str, Any]] | None = None
+        self,
+        events: Sequence[Event | IncidentEvent],
+        states: Mapping[Sender, Mapping[str, Any]] | None = None,
     ) -> None:
         """Store a batch of stream events, and optionally stream states, atomically.
 
@@ -241,6 +321,11 @@ class SQLiteStore:
         the records after it. Records are inserted; `Gap`, `Reboot` and
         `Incomplete` are inserted into `events` and counted on the host;
         `Duplicate` and `Rejected` are only counted (they can come in floods).
+        `Incident` events (from `netconsole.incidents`, placed among the
+        records that made them) are upserted into `incidents` by key, with the
+        boot number and record ids of their records; `Silence` events become
+        `events` rows of kind `silence`. Neither touches the host's counters
+        or last-seen time (a silence is decided when nothing arrived).
 
         When this returns, the batch is committed and survives `kill -9`.
 
@@ -260,8 +345,17 @@ class SQLiteStore:
         deltas: dict[Sender, _HostDelta] = {}
         records: list[tuple[_HostDelta, int, RecordRow]] = []  # (host, reboots before, row)
         others: list[tuple[_HostDelta, tuple[float, str, str]]] = []
+        incidents: list[tuple[Sender, int, dict[str, Any]]] = []  # (sender, reboots before, row)
+        silences: list[tuple[Sender, tuple[float, str, str]]] = []
         for event in events:
             sender = event.sender
+            if isinstance(event, Incident):
+                known = deltas.get(sender)
+                incidents.append((sender, known.reboots if known else 0, _incident_params(event)))
+                continue
+            if isinstance(event, Silence):
+                silences.append((sender, _silence_row(event)))
+                continue
             delta = deltas.get(sender)
             at = event.received if isinstance(event, Record) else event.at
             if delta is None:
@@ -308,10 +402,18 @@ class SQLiteStore:
         with self.atomic() as conn:
             for sender, delta in deltas.items():
                 delta.id, delta.boot = self._host(sender, pending)
+            first_id = 0
             if records:
-                self._insert_records(
+                first_id = self._insert_records(
                     conn,
                     [(d.id, *row, d.boot + reboots) for d, reboots, row in records],
+                )
+            if incidents:
+                self._upsert_incidents(conn, incidents, records, first_id, pending)
+            if silences:
+                conn.executemany(
+                    "INSERT INTO events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                    [(self._host(s, pending)[0], *row) for s, row in silences],
                 )
             if others:
                 conn.executemany(
@@ -329,9 +431,44 @@ class SQLiteStore:
         for sender, delta in deltas.items():
             self._hosts[sender] = (delta.id, delta.boot + delta.reboots)
 
+    def _upsert_incidents(
+        self,
+        conn: sqlite3.Connection,
+        incidents: list[tuple[Sender, int, dict[str, Any]]],
+        records: list[tuple[_HostDelta, int, RecordRow]],
+        first_id: int,
+        pending: dict[Sender, tuple[int, int]],
+    ) -> None:
+        """Upsert incident rows, linking them to this batch's records by id.
+
+        The batch's records got consecutive ids from `first_id` (one
+        `executemany` into a table without AUTOINCREMENT); an incident's
+        first record is in the batch that opened it, its last in the batch
+        that last extended it, so (host, seq, received) finds both.
+        """
+        ids: dict[tuple[int, Any, Any], int] = {}
+        for offset, (delta, _, row) in enumerate(records):
+            ids[(delta.id, row[_ROW_SEQ], row[_ROW_RECEIVED])] = first_id + offset
+        rows = []
+        for sender, reboots, params in incidents:
+            host_id, boot = self._host(sender, pending)
+            rows.append({
+                **params,
+                "host_id": host_id,
+                "boot": boot + reboots,
+                "first_record_id": ids.get(
+                    (host_id, params["first_seq"], params["first_received"])),
+                "last_record_id": ids.get(
+                    (host_id, params["last_seq"], params["last_received"])),
+            })
+        conn.executemany(_UPSERT_INCIDENT, rows)
+
     @staticmethod
-    def _insert_records(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Insert a batch and index it for FTS in one statement (see m002_fts)."""
+    def _insert_records(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
+        """Insert a batch and index it for FTS in one statement (see m002_fts).
+
+        Returns the id of the first row inserted (the others follow it).
+        """
         before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
         conn.execute("UPDATE _fts_deferred SET deferred = 1")
         conn.executemany(INSERT_RECORD, rows)
@@ -340,6 +477,7 @@ class SQLiteStore:
             (before,),
         )
         conn.execute("UPDATE _fts_deferred SET deferred = 0")
+        return int(before) + 1
 
     def save_stream_states(self, states: Mapping[Sender, Mapping[str, Any]]) -> None:
         """Save each sender's opaque stream state (its `snapshot()`), in one transaction."""
@@ -391,6 +529,12 @@ class SQLiteStore:
             )
             events += self._delete_all(
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
+                cutoff,
+                budget,
+            )
+            self._delete_all(
+                "DELETE FROM incidents WHERE id IN"
+                " (SELECT id FROM incidents WHERE last_received < ? LIMIT ?)",
                 cutoff,
                 budget,
             )

@@ -1,0 +1,449 @@
+"""IncidentDetector: one host's records in, incidents and silences out.
+
+Theory of operation
+-------------------
+Driven by three things, all with the time as an argument (no clock is read):
+
+- `feed(event, now)` with the stream's events: each `Record`'s text lines go
+  to the record's lane (`caller=` id, else `cpu=` sysdata, else the host) and
+  through that lane's open `Report` (see `_report` for the per-line state
+  machine); a line that opens nothing and belongs to nothing is ignored. A
+  `Reboot` closes every open report as truncated (the kernel that was
+  printing it is gone) and ends a silence.
+- `expire(now)` at `next_deadline()`: closes reports that stopped arriving
+  (`report_timeout`: truncated, the host died mid-trace), tails, coalesced
+  one-line incidents, and starts silences.
+- `events()` drains what was decided: CLOSED/AMENDED incidents and silences in
+  the order they happened, then OPENED/UPDATED for reports still open (one
+  per report per drain, however many lines it got).
+
+One-line kinds (I/O errors, filesystem errors, NETDEV WATCHDOG) are not
+reports: the same kind on the same device is coalesced into one incident with
+a `count` until `coalesce_window` passes without another.
+
+A panic whose reason says it was caused by the report before it (`Fatal
+exception`, `Hard LOCKUP`, ...) joins that report (`fatal`) instead of being
+an incident of its own: an oops with `panic_on_oops` is one crash, not two.
+
+Silence: after a crash kind (or a fatal report) a host that sends nothing for
+`after_crash` seconds has probably died; a host that sent at least
+`chatty_records` records in the last `quiet_after` seconds and then nothing
+for `quiet_after` has gone quiet. Either is a `Silence(STARTED)`; the next
+record or reboot ends it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from netconsole.incidents._model import (
+    CRASH_KINDS,
+    SEVERITY,
+    Incident,
+    IncidentEvent,
+    Kind,
+    Phase,
+    Severity,
+    Silence,
+    SilencePhase,
+    SilenceReason,
+)
+from netconsole.incidents._patterns import (
+    END_LINES,
+    JOIN_REASONS,
+    PANIC_LINE,
+    TASK_LINE,
+    TRIGGER_BYTES,
+    End,
+    Start,
+    match_start,
+)
+from netconsole.incidents._report import TRANSITIONS, Action, Greed, Report, State
+from netconsole.incidents._trace import culprit, fingerprint, parse_frames
+from netconsole.stream.events import Event, Reboot, Record, Sender
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectorConfig:
+    """Timeouts (seconds) and bounds of a detector."""
+
+    report_timeout: float = 5.0
+    """A report with an end marker that gets no line for this long is closed,
+    truncated. netconsole sends a whole trace within milliseconds, so five
+    seconds of nothing means the host died or the rest was lost."""
+    max_report_age: float = 60.0
+    """A report still open this long after its first line is closed, truncated: a
+    report whose end was lost would otherwise take every later line of a chatty
+    host (netconsole sends even an OOM report of thousands of lines in a second)."""
+    strict_idle: float = 2.0
+    """A report without an end marker (RCU stall, MCE) is complete after this."""
+    tail_window: float = 1.0
+    """How long after its end marker a report still takes its repeated register dump."""
+    join_window: float = 10.0
+    """A `Fatal exception`-style panic this soon after a report joins it."""
+    coalesce_window: float = 5.0
+    """One-line incidents (I/O errors, ...) on one device group while closer than this."""
+    coalesce_span: float = 60.0
+    """... but one such incident closes after this long, so a storm reports every minute."""
+    after_crash: float = 10.0
+    """Silence after a crash: nothing for this long after a panic/oops."""
+    crash_recent: float = 60.0
+    """A crash counts for `after_crash` only if the host's last record came this soon after it."""
+    quiet_after: float = 600.0
+    """A chatty host is silent after this long without a record."""
+    chatty_records: int = 20
+    """Records within `quiet_after` that make a host chatty."""
+    max_lines: int = 5000
+    """Lines kept per report (an OOM task list of a big machine fits); more are counted."""
+    max_lanes: int = 64
+    """Reports open at once per host; the oldest is closed (truncated) beyond."""
+    max_coalesced_lines: int = 50
+    """Lines kept of a coalesced one-line incident; `count` counts them all."""
+
+    def __post_init__(self) -> None:
+        for name in ("report_timeout", "max_report_age", "strict_idle", "tail_window",
+                     "join_window", "coalesce_window", "coalesce_span", "after_crash",
+                     "quiet_after"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if min(self.max_lines, self.max_lanes, self.max_coalesced_lines,
+               self.chatty_records) < 1:
+            raise ValueError("bounds must be at least 1")
+
+
+DEFAULT_CONFIG = DetectorConfig()
+
+RECENT = 8
+"""Closed reports remembered per host for a later panic to join."""
+
+_KILL_TITLE = re.compile(
+    r"(?:^|: )((?:Memory cgroup )?[Oo]ut of memory: Killed process \d+ \([^)]*\))")
+_MCE_TITLE = re.compile(r"Machine [Cc]heck|MCE|Hardware Error\]: (?!Run|PROCESSOR|TSC|RIP)")
+
+
+def lane_of(record: Record) -> str | None:
+    """Where a record's report lines arrive in order: caller, else cpu, else the host."""
+    if record.caller:
+        return record.caller
+    if not record.fields:
+        return None
+    cpu = record.cpu
+    return f"cpu{cpu}" if cpu is not None else None
+
+
+class IncidentDetector:
+    """One sender's incidents. See the module docstring for what drives it."""
+
+    def __init__(self, sender: Sender, config: DetectorConfig = DEFAULT_CONFIG) -> None:
+        self.sender = sender
+        self.config = config
+        self._lanes: dict[str | None, Report] = {}
+        self._coalesced: dict[tuple[Kind, str], Report] = {}
+        self._recent: list[tuple[float, Report]] = []
+        self._out: list[IncidentEvent] = []
+        self.last_record: float | None = None
+        self._window_start: float | None = None
+        self._window_count = 0
+        self._previous_count = 0
+        self._crash: Report | None = None
+        self._crash_at = 0.0
+        self._silence: Silence | None = None
+        self.name: str | None = None
+
+    # -- input ----------------------------------------------------------------------
+
+    def feed(self, event: Event, now: float) -> None:
+        """Take one stream event; other senders' events are a caller error."""
+        if event.sender != self.sender:
+            raise ValueError(f"event of {event.sender} fed to the detector of {self.sender}")
+        self.take(event, now)
+
+    def take(self, event: Event, now: float) -> None:
+        """`feed` without the sender check, for a caller that routes by sender (the table)."""
+        if isinstance(event, Record):
+            self._record(event, now)
+        elif isinstance(event, Reboot):
+            self._reboot(now)
+
+    def _record(self, record: Record, now: float) -> None:
+        if record.fields:
+            name = record.field(b"hostname")
+            if name is not None:
+                self.name = name.decode("utf-8", "replace")
+        self._end_silence(now, rebooted=False)
+        self._activity(now)
+        if not self._lanes and TRIGGER_BYTES.search(record.text) is None:
+            return  # nothing open, nothing starting: most records end here
+        lane = lane_of(record)
+        text = record.text.decode("utf-8", "replace")
+        if "\n" not in text:
+            self._line(text.rstrip("\r"), record, lane, now, 0)
+            return
+        for index, line in enumerate(text.split("\n")):
+            self._line(line.rstrip("\r"), record, lane, now, index)
+
+    def _line(self, line: str, record: Record, lane: str | None, now: float,
+              index: int) -> None:
+        found = match_start(line)
+        report = self._lanes.get(lane)
+        if report is None and found is None:
+            return  # the common case: a line that neither starts nor continues a report
+        pending_cut = report is not None and report.cut_here and not report.headline_seen
+        if found is not None and found[0].one_line and not pending_cut:
+            self._coalesce(found[0], found[1], line, record, now, index)
+            return
+        if report is not None:
+            line_class = report.classify(line, found)
+            state, action = TRANSITIONS[report.greed][(report.state, line_class)]
+            if action in (Action.APPEND, Action.CLOSE, Action.JOIN):
+                report.add(line, record, now, self.config.max_lines)
+                self._learn(report, line)
+                if action is Action.JOIN:
+                    report.fatal = True
+                    report.ends = frozenset({End.PANIC})
+                report.state = state
+                if action is Action.CLOSE:
+                    self._close(report, now, truncated=False)
+                return
+            if action is Action.SPLIT:
+                self._close(report, now, truncated=report.greed is Greed.GREEDY)
+            elif action is Action.FINISH:
+                self._close(report, now, truncated=False)
+            else:  # LEAVE: the tail is over
+                self._leave_tail(report, now)
+            del self._lanes[lane]
+        if found is not None:
+            self._idle(found, line, record, lane, now, index)
+
+    def _idle(self, found: tuple[Start, re.Match[str]], line: str, record: Record,
+              lane: str | None, now: float, index: int) -> None:
+        """A line that starts a report in a lane with nothing open."""
+        start, _ = found
+        if start.kind is Kind.PANIC and self._join_recent(line, record, lane, now):
+            return
+        if len(self._lanes) >= self.config.max_lanes:
+            oldest = min(self._lanes, key=lambda k: self._lanes[k].last_at)
+            self._close(self._lanes.pop(oldest), now, truncated=True)
+        report = Report(key=self._key(record, index), kind=start.kind, ends=start.ends,
+                        title=line.strip(), first=record, last=record, opened_at=now,
+                        last_at=now, lane=lane, cut_here=start.cut_here)
+        report.add(line, record, now, self.config.max_lines)
+        self._learn(report, line)
+        self._lanes[lane] = report
+        if start.kind is Kind.OOM and END_LINES[End.OOM_KILL].search(line):
+            report.state = State.TAIL
+            self._close(report, now, truncated=False)
+
+    def _join_recent(self, line: str, record: Record, lane: str | None, now: float) -> bool:
+        """A panic caused by a report that just closed: amend that report."""
+        m = PANIC_LINE.search(line)
+        if m is None or not JOIN_REASONS.search(m["reason"]):
+            return False
+        for closed_at, report in reversed(self._recent):
+            if now - closed_at > self.config.join_window:
+                break
+            if report.fatal:
+                continue
+            for other, open_report in list(self._lanes.items()):
+                if open_report is report:
+                    del self._lanes[other]
+            report.add(line, record, now, self.config.max_lines)
+            report.fatal = True
+            report.ends = frozenset({End.PANIC})
+            report.state = State.TRACE
+            self._lanes[lane] = report
+            return True
+        return False
+
+    def _coalesce(self, start: Start, m: re.Match[str], line: str, record: Record,
+                  now: float, index: int) -> None:
+        groups = m.groupdict()
+        device = groups.get("device") or groups.get("pre") or ""
+        group = (start.kind, device)
+        report = self._coalesced.get(group)
+        if report is not None and now - report.opened_at > self.config.coalesce_span:
+            self._close(self._coalesced.pop(group), now, truncated=False)
+            report = None
+        if report is None:
+            report = Report(key=self._key(record, index), kind=start.kind, ends=start.ends,
+                            title=line.strip(), first=record, last=record, opened_at=now,
+                            last_at=now, lane=None, one_line=True, device=device or None,
+                            count=0)
+            self._coalesced[group] = report
+        report.count += 1
+        report.add(line, record, now, self.config.max_coalesced_lines)
+
+    def _reboot(self, now: float) -> None:
+        for report in self._lanes.values():
+            if report.state is State.TAIL:
+                self._leave_tail(report, now)
+            else:
+                self._close(report, now, truncated=True)
+        for report in self._coalesced.values():
+            self._close(report, now, truncated=False)
+        self._lanes.clear()
+        self._coalesced.clear()
+        self._recent.clear()
+        self._crash = None
+        self._end_silence(now, rebooted=True)
+
+    # -- what a report learns from its lines ------------------------------------------
+
+    @staticmethod
+    def _learn(report: Report, line: str) -> None:
+        if report.cut_here and not report.headline_seen:
+            report.resolve_cut_here(line)
+        if report.task is None:
+            m = TASK_LINE.search(line)
+            if m is not None:
+                report.task = f"{m['comm']}[{m['pid']}]"
+        if report.kind is Kind.OOM:
+            kill = _KILL_TITLE.search(line)
+            if kill is not None:
+                report.title = kill.group(1)
+        elif (report.kind is Kind.MCE and not _MCE_TITLE.search(report.title)
+              and _MCE_TITLE.search(line)):
+            report.title = line.strip()
+
+    def _key(self, record: Record, index: int) -> str:
+        seq = "-" if record.seq is None else str(record.seq)
+        return f"{seq}@{round(record.received * 1e6):x}.{index}"
+
+    # -- output ---------------------------------------------------------------------
+
+    def _incident(self, report: Report, phase: Phase, now: float) -> Incident:
+        frames = parse_frames(report.lines)
+        title = report.title
+        fp_title = re.sub(r", sector .*$", "", title) if report.kind is Kind.IO_ERROR else title
+        first, last = report.first, report.last
+        return Incident(
+            sender=self.sender, at=now, phase=phase, key=report.key, kind=report.kind,
+            severity=Severity.CRITICAL if report.fatal else SEVERITY[report.kind],
+            title=title, text="\n".join(report.lines), frames=frames,
+            culprit=culprit(frames), fingerprint=fingerprint(report.kind, fp_title, frames),
+            release=first.kernel_release or last.kernel_release,
+            first_seq=first.seq, last_seq=last.seq,
+            first_received=first.received, last_received=last.received,
+            first_ts_usec=first.ts_usec, last_ts_usec=last.ts_usec,
+            lines=len(report.lines), dropped_lines=report.dropped, count=report.count,
+            truncated=report.truncated, fatal=report.fatal, lane=report.lane,
+            task=report.task, name=self.name,
+        )
+
+    def _close(self, report: Report, now: float, *, truncated: bool) -> None:
+        report.truncated = report.truncated or truncated
+        phase = Phase.AMENDED if report.closed else Phase.CLOSED
+        report.closed = True
+        report.state = State.TAIL
+        self._out.append(self._incident(report, phase, now))
+        report.emitted = True
+        report.dirty = False
+        if not report.one_line:
+            self._recent.append((now, report))
+            del self._recent[:-RECENT]
+        if report.fatal or report.kind in CRASH_KINDS:
+            self._crash, self._crash_at = report, now
+
+    def _leave_tail(self, report: Report, now: float) -> None:
+        if report.dirty:
+            self._out.append(self._incident(report, Phase.AMENDED, now))
+            report.dirty = False
+
+    def events(self) -> list[IncidentEvent]:
+        """What was decided since the last call, in order (see the module docstring)."""
+        out, self._out = self._out, []
+        for report in [*self._lanes.values(), *self._coalesced.values()]:
+            if report.closed or not report.dirty:
+                continue
+            out.append(self._incident(report, Phase.UPDATED if report.emitted
+                                      else Phase.OPENED, report.last_at))
+            report.emitted = True
+            report.dirty = False
+        return out
+
+    # -- time -----------------------------------------------------------------------
+
+    def _timeout(self, report: Report) -> float:
+        if report.state is State.TAIL:
+            return report.last_at + self.config.tail_window
+        cap = report.opened_at + self.config.max_report_age
+        if report.greed is Greed.STRICT:
+            return min(report.last_at + self.config.strict_idle, cap)
+        return min(report.last_at + self.config.report_timeout, cap)
+
+    def _coalesce_deadline(self, report: Report) -> float:
+        return min(report.last_at + self.config.coalesce_window,
+                   report.opened_at + self.config.coalesce_span)
+
+    def _silence_deadline(self) -> tuple[float, SilenceReason] | None:
+        if self._silence is not None or self.last_record is None:
+            return None
+        if self._crash is not None and self.last_record - self._crash_at <= \
+                self.config.crash_recent:
+            return self.last_record + self.config.after_crash, SilenceReason.AFTER_CRASH
+        if max(self._window_count, self._previous_count) >= self.config.chatty_records:
+            return self.last_record + self.config.quiet_after, SilenceReason.QUIET
+        return None
+
+    def next_deadline(self) -> float | None:
+        """When `expire` next has something to do, or None."""
+        times = [self._timeout(r) for r in self._lanes.values()]
+        times += [self._coalesce_deadline(r) for r in self._coalesced.values()]
+        silence = self._silence_deadline()
+        if silence is not None:
+            times.append(silence[0])
+        elif not times and self._silence is None and self.last_record is not None:
+            times.append(self.last_record + self.config.quiet_after)  # when to forget it
+        return min(times) if times else None
+
+    def expire(self, now: float) -> None:
+        """Close what timed out by `now`; start a silence that is due."""
+        for lane, report in list(self._lanes.items()):
+            if self._timeout(report) > now:
+                continue
+            del self._lanes[lane]
+            if report.state is State.TAIL:
+                self._leave_tail(report, now)
+            else:
+                self._close(report, now, truncated=report.greed is Greed.GREEDY)
+        for group, report in list(self._coalesced.items()):
+            if self._coalesce_deadline(report) <= now:
+                del self._coalesced[group]
+                self._close(report, now, truncated=False)
+        silence = self._silence_deadline()
+        if silence is not None and silence[0] <= now and self.last_record is not None:
+            crash = self._crash if silence[1] is SilenceReason.AFTER_CRASH else None
+            self._silence = Silence(
+                sender=self.sender, at=now, phase=SilencePhase.STARTED, reason=silence[1],
+                last_record=self.last_record, incident=crash.key if crash else None,
+                title=crash.title if crash else None, name=self.name)
+            self._out.append(self._silence)
+
+    def _activity(self, now: float) -> None:
+        quiet = self.config.quiet_after
+        if self._window_start is None or now - self._window_start >= quiet:
+            recent = self._window_start is not None and now - self._window_start < 2 * quiet
+            self._previous_count = self._window_count if recent else 0
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        self.last_record = now
+
+    def _end_silence(self, now: float, *, rebooted: bool) -> None:
+        if self._silence is None:
+            return
+        s = self._silence
+        self._out.append(Silence(sender=self.sender, at=now, phase=SilencePhase.ENDED,
+                                 reason=s.reason, last_record=s.last_record,
+                                 incident=s.incident, title=s.title, rebooted=rebooted,
+                                 name=self.name))
+        self._silence = None
+        if rebooted:
+            self._crash = None
+
+    def idle(self, now: float) -> bool:
+        """Nothing open, no silence to watch for, nothing heard for `quiet_after`:
+        the detector can be dropped (a host that comes back gets a new one)."""
+        return (not self._lanes and not self._coalesced and self._silence is None
+                and self._silence_deadline() is None and self.last_record is not None
+                and now - self.last_record >= self.config.quiet_after)
