@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -18,6 +19,11 @@ from typing import Any
 from netconsole.collector import free_udp_port
 from netconsole.store import open_reader
 from netconsole.wire import OutgoingRecord, encode_extended
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_tcp_port() -> int:
@@ -39,9 +45,11 @@ class Listener:
         cmd = [sys.executable, "-m", "netconsole", "listen", "--db", str(self.db),
                "-p", str(self.port), "-w", str(workers), "--quiet",
                "--http", f"127.0.0.1:{self.http_port}", "--jsonl", str(self.jsonl), *args]
-        # Its own session, so a test can kill -9 the supervisor and its workers at once.
+        # Its own session, so a test can kill -9 the supervisor and its workers at
+        # once; and it dies with the test process, so a killed run leaves no receiver.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr_path.open("wb"), start_new_session=True)
+                                     stderr=self.stderr_path.open("wb"), start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 20
         while b"listening on" not in self.stderr_path.read_bytes():
             if self.proc.poll() is not None or time.monotonic() > deadline:

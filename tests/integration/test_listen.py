@@ -221,3 +221,14 @@ def test_listen_print_config_merges_file_and_options(tmp: Path) -> None:
                           "--print-config"], capture_output=True, text=True)
     assert bad.returncode == 2 and "CIDR" in bad.stderr
 
+
+
+def test_listen_workers_die_with_their_supervisor(tmp: Path) -> None:
+    import os
+    lis = Listener(tmp, workers=2)
+    children = [int(p) for p in
+                Path(f"/proc/{lis.proc.pid}/task/{lis.proc.pid}/children").read_text().split()]
+    assert len(children) == 2
+    os.kill(lis.proc.pid, signal.SIGKILL)  # only the supervisor
+    lis.proc.wait(timeout=10)
+    wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in children))

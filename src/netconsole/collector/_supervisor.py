@@ -9,6 +9,7 @@ them and restarts one that dies.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import multiprocessing
 import os
@@ -97,8 +98,18 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
             api.close()
 
 
+def _die_with_supervisor() -> None:
+    """A worker must not outlive its supervisor (kill -9, OOM killer): it would
+    keep a share of the port and steal a restarted receiver's datagrams."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # already orphaned between fork and prctl
+        os._exit(1)
+
+
 def _worker_main(cfg: ListenConfig, index: int, reports: Any,
                  config_loader: Callable[[], ListenConfig] | None) -> None:
+    _die_with_supervisor()
     worker = Worker(cfg, index=index, report=reports.put, config_loader=config_loader)
     worker.install_signals()
     try:
