@@ -89,7 +89,7 @@ def python_run(lab: Lab) -> Run:
     started = time.monotonic()
     images = build_python(lab.cache, PROJECT_ROOT)
     _timed(f"python layers ready ({images.download_bytes / 1e6:.0f} MB of .deb)", started)
-    return _scenario(lab, k, "python", extra_images=images.parts)
+    return _scenario(lab, k, "python", extra_images=images.parts, timeout=300.0)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -10,7 +10,8 @@ Pure stdlib + subprocess. The pieces, each in its own module:
   plus a per-scenario `/init` (`_guest.Script`), plus optional Python layers
   (`_python`).
 * `_qemu`: the boot runner (timeout, killed by PID, serial logs to files).
-* `_receiver`: UDP sockets on 127.0.0.1 recording every datagram.
+* `_receiver`: UDP sockets on 127.0.0.1 recording every datagram, or the real
+  `netconsole listen` with its store (`ListenReceiver`).
 * `_console`: the guest console parsed into (ts_usec, text) lines.
 * `_decode`: datagrams through the project's decoder, compared with the console.
 * `scenarios`: what each boot does in the guest.
@@ -23,7 +24,14 @@ from lab._guest import GATEWAY_MAC, GUEST_IP, HOST_IP, Script, lab_rcs
 from lab._kernel import Kernel, KernelSpec, find_debian12_612, find_sid_7x, prepare_kernel
 from lab._python import PythonImages, build_python
 from lab._qemu import BootResult, Nic, boot
-from lab._receiver import Datagram, Receiver, UdpReceiver, make_receiver
+from lab._receiver import (
+    Datagram,
+    ListenReceiver,
+    Receiver,
+    UdpReceiver,
+    make_receiver,
+    tx_packets,
+)
 from lab._run import KERNEL_LABELS, Lab, Run
 
 __all__ = [
@@ -41,6 +49,7 @@ __all__ = [
     "KernelSpec",
     "Lab",
     "LabError",
+    "ListenReceiver",
     "Nic",
     "PythonImages",
     "Receiver",
@@ -59,4 +68,5 @@ __all__ = [
     "parse_console",
     "prepare_kernel",
     "record_lines",
+    "tx_packets",
 ]

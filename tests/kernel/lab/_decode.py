@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lab._console import ConsoleLine
 from lab._receiver import Datagram
@@ -93,7 +94,18 @@ def decode_port(datagrams: Iterable[Datagram], port: int) -> Decoded:
     return next(iter(found.values()))
 
 
-def record_lines(records: Iterable[Record]) -> list[tuple[int, bytes]]:
+class HasLines(Protocol):
+    """What a comparison reads of a record: the project's `Record`, a stored record's
+    `.record`, or a record of `netconsole decode`'s JSON (lab._pcap.DecodedRecord)."""
+
+    @property
+    def ts_usec(self) -> int | None: ...
+
+    @property
+    def text(self) -> bytes: ...
+
+
+def record_lines(records: Iterable[HasLines]) -> list[tuple[int, bytes]]:
     """(ts_usec, line) for every line of every record, as the console shows them."""
     out = []
     for r in records:
@@ -119,7 +131,7 @@ class Comparison:
                 f"  extra:\n{show(self.extra)}")
 
 
-def compare(console: Iterable[ConsoleLine], records: Iterable[Record]) -> Comparison:
+def compare(console: Iterable[ConsoleLine], records: Iterable[HasLines]) -> Comparison:
     want = Counter(line.key for line in console)
     got = Counter(record_lines(records))
     missing = sorted((want - got).elements())

@@ -133,14 +133,17 @@ class Script:
         return self.sh(f"labrc {rc_name} $?")
 
     def target(self, name: str, *, port: int, extended: bool = False, release: bool = False,
-               dev: str = "eth0", remote_ip: str = HOST_IP, remote_mac: str = GATEWAY_MAC,
+               dev: str = "eth0", remote_ip: str = HOST_IP,
+               remote_mac: str | None = GATEWAY_MAC,
                userdata: Mapping[str, str] | None = None, sysdata: Iterable[str] = (),
                enable: bool = True) -> Script:
-        """A configfs target; `sysdata` names toggles (`cpu_nr`, `taskname`, ...)."""
+        """A configfs target; `sysdata` names toggles (`cpu_nr`, `taskname`, ...);
+        `remote_mac=None` leaves the kernel's default (broadcast)."""
         d = f"{CONFIGFS}/{name}"
         self.sh(f"mkdir {d}", f"cfs_set {name} dev_name {dev}",
-                f"cfs_set {name} remote_ip {remote_ip}", f"cfs_set {name} remote_port {port}",
-                f"cfs_set {name} remote_mac {remote_mac}")
+                f"cfs_set {name} remote_ip {remote_ip}", f"cfs_set {name} remote_port {port}")
+        if remote_mac is not None:
+            self.sh(f"cfs_set {name} remote_mac {remote_mac}")
         if extended:
             self.sh(f"cfs_set {name} extended 1")
         if release:

@@ -3,7 +3,9 @@
 The guest has two serial ports: ttyS0 is the kernel console (`console.log`,
 the reference a decoder's output is compared with) and ttyS1 takes the init
 script's own output (`lab.log`, the `LAB:` lines), so shell output never
-interleaves with kernel lines. The guest ends with `poweroff -f`, or with a
+interleaves with kernel lines. With `pcap`, QEMU's `filter-dump` also writes
+every frame of each NIC to `eth<i>.pcap` (what the guest kernel put on the wire,
+Ethernet headers included). The guest ends with `poweroff -f`, or with a
 panic (`panic=1` and `-no-reboot` make QEMU exit).
 """
 
@@ -56,8 +58,14 @@ class BootResult:
                 f"{' TIMED OUT' if self.timed_out else ''}")
 
 
+def pcap_path(workdir: Path, i: int = 0) -> Path:
+    """Where `-object filter-dump` writes NIC `i`'s frames (both directions, Ethernet)."""
+    return workdir / f"eth{i}.pcap"
+
+
 def qemu_command(vmlinuz: Path, initrd: Path, append: str, workdir: Path,
-                 nics: Sequence[Nic] = (Nic(),), memory_mb: int = 512) -> list[str]:
+                 nics: Sequence[Nic] = (Nic(),), memory_mb: int = 512,
+                 pcap: bool = False) -> list[str]:
     cmd = [
         QEMU, "-accel", "tcg", "-machine", "q35", "-smp", "2", "-m", str(memory_mb),
         "-nographic", "-no-reboot", "-monitor", "none",
@@ -70,24 +78,27 @@ def qemu_command(vmlinuz: Path, initrd: Path, append: str, workdir: Path,
             "-netdev", f"user,id=n{i},ipv6=off",
             "-device", f"{nic.model},netdev=n{i},mac={nic.mac[:-2]}{0x56 + i:02x}",
         ]
+        if pcap:
+            cmd += ["-object", f"filter-dump,id=d{i},netdev=n{i},file={pcap_path(workdir, i)}"]
     return cmd
 
 
 def boot(vmlinuz: Path, initrd: Path, workdir: Path, *, extra_append: Sequence[str] = (),
          nics: Sequence[Nic] = (Nic(),), timeout: float = 120.0,
-         memory_mb: int = 512) -> BootResult:
+         memory_mb: int = 512, pcap: bool = False) -> BootResult:
     """Boot once and wait for QEMU to exit (or kill it); the serial logs come back."""
     if shutil.which(QEMU) is None:
         raise LabError(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
     workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("console.log", "lab.log"):
+    for name in ("console.log", "lab.log", *(pcap_path(workdir, i).name
+                                              for i in range(len(nics)))):
         (workdir / name).unlink(missing_ok=True)
     append = " ".join((*BASE_APPEND, *extra_append))
     # setpriv --pdeathsig: should the test process die (even by SIGKILL), `timeout`
     # gets SIGTERM and passes it on to QEMU, so no QEMU outlives its test.
     cmd = ["setpriv", "--pdeathsig", "TERM", "--",
            "timeout", "--kill-after=5", f"{timeout:.0f}",
-           *qemu_command(vmlinuz, initrd, append, workdir, nics, memory_mb)]
+           *qemu_command(vmlinuz, initrd, append, workdir, nics, memory_mb, pcap)]
     (workdir / "cmdline").write_text(" ".join(cmd) + "\n")
     started = time.monotonic()
     with (workdir / "qemu.out").open("wb") as out:

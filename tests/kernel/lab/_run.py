@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lab._apt import PrivateApt
 from lab._console import Console, parse_console
@@ -14,8 +15,8 @@ from lab._errors import LabError
 from lab._guest import Script, lab_rcs
 from lab._initramfs import base_image, concatenate, init_image
 from lab._kernel import Kernel, find_debian12_612, find_sid_7x, prepare_kernel
-from lab._qemu import BootResult, Nic, boot
-from lab._receiver import Datagram, make_receiver
+from lab._qemu import BootResult, Nic, boot, pcap_path
+from lab._receiver import Datagram, ListenReceiver, Receiver, make_receiver, tx_packets
 
 KERNEL_LABELS = ("debian12-6.12", "sid-7.x")
 
@@ -31,6 +32,16 @@ class Run:
     console: Console
     datagrams: list[Datagram]
     rcs: dict[str, int]
+    # With a `netconsole listen` receiver: its SQLite store, and its stderr.
+    store: Path | None = None
+    listen_log: str = ""
+    listen_rc: int | None = None
+    listen_datagrams: int | None = None  # its /metrics count before SIGTERM
+
+    @property
+    def pcap(self) -> Path:
+        """eth0's frames as QEMU saw them (Lab.run's `pcap`, on by default)."""
+        return pcap_path(self.boot.workdir)
 
     def on_port(self, port: int) -> list[Datagram]:
         return [d for d in self.datagrams if d.local_port == port]
@@ -67,20 +78,30 @@ class Lab:
     def run(self, kernel: Kernel, name: str, steps: Callable[[Script, list[int]], None], *,
             ports: int = 1, nics: Sequence[Nic] = (Nic(),), timeout: float = 120.0,
             extra_images: Sequence[Path] = (), extra_append: Sequence[str] = (),
-            memory_mb: int = 512) -> Run:
-        """Boot `kernel` with a scenario whose steps `steps(script, ports)` adds."""
+            memory_mb: int = 512, listen: dict[str, Any] | None = None,
+            pcap: bool = True) -> Run:
+        """Boot `kernel` with a scenario whose steps `steps(script, ports)` adds.
+
+        `listen` (keyword arguments of `ListenReceiver`, `{}` for the defaults): the
+        receiver is a real `netconsole listen` instead of raw UDP sockets; the run's
+        `store` is then its database and `datagrams` is empty. `pcap`: QEMU writes
+        eth0's frames to `<workdir>/eth0.pcap` (`Run.pcap`)."""
         workdir = self.work / f"{name}-{kernel.release}"
         workdir.mkdir(parents=True, exist_ok=True)
         base = base_image(kernel, self.cache / "kernels" / kernel.release / "base.cpio.gz")
-        receiver = make_receiver(ports)
+        receiver: Receiver = (make_receiver(ports) if listen is None
+                              else ListenReceiver(workdir, count=ports, **listen))
         receiver.start()
         try:
             script = Script(scenario=name, kernel=kernel)
             steps(script, receiver.ports)
             init = init_image(script.files(), workdir / "init.cpio.gz")
             initrd = concatenate([base, *extra_images, init], workdir / "initramfs.cpio.gz")
-            result = boot(kernel.vmlinuz, initrd, workdir, nics=nics, timeout=timeout,
-                          extra_append=(f"lab={name}", *extra_append), memory_mb=memory_mb)
+            result = boot(kernel.vmlinuz, initrd, workdir, nics=nics,
+                          timeout=timeout, extra_append=(f"lab={name}", *extra_append),
+                          memory_mb=memory_mb, pcap=pcap)
+            if isinstance(receiver, ListenReceiver):
+                receiver.expect = tx_packets(result.lab_text)
         finally:
             receiver.stop()
         if os.environ.get("NETCONSOLE_LAB_KEEP") != "1":
@@ -89,6 +110,10 @@ class Lab:
         if result.timed_out:
             raise LabError(f"{name}: QEMU timed out after {timeout:.0f} s "
                            f"(console in {workdir})")
-        return Run(name=name, kernel=kernel, ports=list(receiver.ports), boot=result,
-                   console=parse_console(result.console), datagrams=list(receiver.datagrams),
-                   rcs=lab_rcs(result.lab_text))
+        run = Run(name=name, kernel=kernel, ports=list(receiver.ports), boot=result,
+                  console=parse_console(result.console), datagrams=list(receiver.datagrams),
+                  rcs=lab_rcs(result.lab_text))
+        if isinstance(receiver, ListenReceiver):
+            run.store, run.listen_log = receiver.db, receiver.stderr
+            run.listen_rc, run.listen_datagrams = receiver.returncode, receiver.counted
+        return run

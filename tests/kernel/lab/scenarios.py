@@ -11,7 +11,10 @@ test only reads what the boot left.
 | `configfs` | wrong setups first; then t1 extended+userdata(+sysdata on | power off     |
 |            | 7.x), t2 basic; userdata changed, removed, ~3 KB of it    |               |
 | `burst`    | `netconsole=` basic + extended; 2 writers x 10,000 records | power off     |
-| `python`   | Python in the guest: `python3 -m netconsole`, a kmsg write | power off     |
+| `listen`   | like `modparam` (3 targets), then 2 writers x 3,000 records; | power off   |
+|            | received by the real `netconsole listen` (ListenReceiver)  |               |
+| `python`   | Python in the guest: `python3 -m netconsole`, a kmsg write; | power off    |
+|            | `doctor --collect` healthy, via a gateway, without address |               |
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lab._guest import GATEWAY_MAC, HOST_IP, Script
+from lab._guest import CONFIGFS, GATEWAY_MAC, HOST_IP, Script
 
 Steps = Callable[[Script, list[int]], None]
 
@@ -136,23 +139,59 @@ def configfs(s: Script, ports: list[int]) -> None:
     s.settle()
 
 
-def burst(s: Script, ports: list[int]) -> None:
-    """Two writers of 10,000 records each, as fast as /dev/kmsg takes them."""
-    s.setup()
-    s.insmod_netconsole(";".join([nc_param(ports[0]), nc_param(ports[1], "+")]))
+def write_burst(s: Script, writers: tuple[str, ...], per_writer: int) -> None:
+    """`writers` shells writing `<5>burst <w> <i>` to /dev/kmsg as fast as it takes them."""
     s.sh(
         "burst() {",
         "    i=0; exec 3>/dev/kmsg",
-        f"    while [ $i -lt {BURST_PER_WRITER} ]; do",
+        f"    while [ $i -lt {per_writer} ]; do",
         '        echo "<5>burst $1 $i" >&3; i=$((i + 1))',
         "    done",
         "}",
         'lab "burst start uptime $(cut -d" " -f1 /proc/uptime)"',
-        " ".join(f"burst {w} &" for w in BURST_WRITERS) + " wait",
+        " ".join(f"burst {w} &" for w in writers) + " wait",
         'lab "burst end uptime $(cut -d" " -f1 /proc/uptime)"',
     )
+
+
+def burst(s: Script, ports: list[int]) -> None:
+    """Two writers of 10,000 records each, as fast as /dev/kmsg takes them."""
+    s.setup()
+    s.insmod_netconsole(";".join([nc_param(ports[0]), nc_param(ports[1], "+")]))
+    write_burst(s, BURST_WRITERS, BURST_PER_WRITER)
     s.kmsg(END_MARK)
     # 7.x sends from a printer thread, far behind the writers.
+    s.settle()
+
+
+LISTEN_PER_WRITER = 3_000
+# Records the kernel logs but no console prints (level 6 with console_loglevel 5):
+# an extended target's seq skips them, exactly this many.
+QUIET_BEGIN = "lab: console loglevel 5 from here"
+QUIET_END = "lab: console loglevel 8 again"
+QUIET_RECORDS = tuple(f"lab: below the console loglevel {i}" for i in range(7))
+
+
+def listen(s: Script, ports: list[int]) -> None:
+    """For the real `netconsole listen`: basic, extended, extended+release targets as one
+    module parameter (they replay the log from seq 0), the lab records (levels, escapes,
+    900-1020-byte lines: fragments), QUIET_RECORDS below the console loglevel (logged,
+    never sent: a known seq gap), then a burst of 2 x 3,000 records; no panic."""
+    s.setup()
+    s.insmod_netconsole(";".join(
+        [nc_param(ports[0]), nc_param(ports[1], "+"), nc_param(ports[2], "+r")]))
+    write_lab_records(s)
+    s.kmsg(QUIET_BEGIN, "<4>")
+    # 7.x decides what to suppress when its printer threads emit: let them catch up
+    # at each change of the console loglevel.
+    s.settle()
+    s.sh("echo 5 > /proc/sys/kernel/printk")
+    s.kmsg_many(QUIET_RECORDS, "<6>")
+    s.settle()
+    s.sh("sleep 1", "echo 8 > /proc/sys/kernel/printk")
+    s.kmsg(QUIET_END, "<4>")
+    write_burst(s, BURST_WRITERS, LISTEN_PER_WRITER)
+    s.kmsg(END_MARK)
     s.settle()
 
 
@@ -166,19 +205,71 @@ print("LAB: python wrote to /dev/kmsg")
 """
 
 
+# The `gateway` case: the receiver 10.0.2.2 reached through a router, 10.0.2.1 (a
+# host route). It must stay 10.0.2.2: QEMU's slirp (libslirp 4.7) delivers only
+# its host address to the host's loopback; any other destination it sends out to
+# the real network, which the lab must never do.
+GW_ROUTER = "10.0.2.1"
+GW_RECORDS = tuple(f"lab: via gateway {i}" for i in range(5))
+SNAPSHOTS = ("healthy", "gateway", "noaddr")
+SNAPSHOT_BEGIN = "snapshot-begin"
+SNAPSHOT_END = "snapshot-end"
+
+
+def doctor_collect(s: Script, name: str) -> None:
+    """`netconsole doctor --collect` in the guest; the tarball, base64, to lab.log
+    between `LAB: snapshot-begin <name>` and `LAB: snapshot-end <name>`."""
+    path = f"/tmp/{name}.tar.gz"
+    python_command(s, f"collect.{name}", f"python3 -m netconsole doctor --collect {path}")
+    s.lab(f"{SNAPSHOT_BEGIN} {name}")
+    s.sh(f"base64 {path}")
+    s.lab(f"{SNAPSHOT_END} {name}")
+
+
 def python(s: Script, ports: list[int]) -> None:
     """Our own tools in the guest (needs the Python layers on the image).
 
-    More commands (`netconsole setup`, `send --via kmsg`, `doctor --collect`)
-    go here as further `python_command` steps, each with its own LABRC name.
+    ports: 0 the healthy configfs target `ok` (extended), 1 the target `gw` across
+    the gateway with the default (broadcast) remote MAC, 2 the target `noaddr`
+    (never sends). Three `doctor --collect` snapshots, each taken in the state
+    whose outcome the tests compare with doctor's verdict:
+
+    * `healthy`: `ok` enabled and sending;
+    * `gateway`: `ok` gone, a host route to 10.0.2.2 via GW_ROUTER, `gw` enabled
+      with the kernel's default remote MAC (broadcast);
+    * `noaddr`: eth0's address flushed, `noaddr` configured but not yet enabled
+      (doctor's prediction), then enabled: the kernel refuses.
     """
+    ok, gw, noaddr = ports
     s.setup()
-    s.insmod_netconsole(nc_param(ports[0], "+"))
+    # The receiver's MAC in the neighbour table, as on any host that talks to it
+    # (slirp answers the ARP and the echo itself).
+    s.sh(f"ping -c 1 -W 2 {HOST_IP} >/dev/null; labrc ping $?",
+         "lab \"neigh: $(ip neigh show dev eth0)\"")
+    s.insmod_netconsole(None)
+    s.target("ok", port=ok, extended=True)
     s.extra_files["lab/kmsg_hello.py"] = (PY_KMSG_SCRIPT.encode(), 0o644)
     python_command(s, "version", "python3 -m netconsole --version")
     python_command(s, "kmsg", "python3 /lab/kmsg_hello.py")
     s.kmsg(END_MARK)
     s.settle()
+    doctor_collect(s, "healthy")
+    s.enable("ok", 0)
+    s.sh(f"rmdir {CONFIGFS}/ok; labrc ok.rmdir $?")
+    s.sh(f"ip route add {HOST_IP}/32 via {GW_ROUTER} dev eth0; labrc gw.route $?",
+         f"lab \"route: $(ip route get {HOST_IP})\"")
+    s.target("gw", port=gw, remote_mac=None, extended=True)
+    s.sh(f"lab \"gw remote_mac: $(cat {CONFIGFS}/gw/remote_mac)\"")
+    s.kmsg_many(GW_RECORDS)
+    s.settle()
+    doctor_collect(s, "gateway")
+    s.enable("gw", 0)
+    s.sh(f"rmdir {CONFIGFS}/gw; labrc gw.rmdir $?")
+    s.sh("ip addr flush dev eth0", "lab \"eth0 after flush: $(ip -4 addr show dev eth0)\"")
+    s.target("noaddr", port=noaddr, extended=True, enable=False)
+    doctor_collect(s, "noaddr")
+    s.enable("noaddr")
+    s.kmsg("lab: after noaddr")
 
 
 def python_command(s: Script, name: str, command: str) -> None:
@@ -189,7 +280,8 @@ def python_command(s: Script, name: str, command: str) -> None:
 
 
 SCENARIOS: dict[str, tuple[Steps, int]] = {
-    "python": (python, 1),
+    "python": (python, 3),
+    "listen": (listen, 3),
     "modparam": (modparam, 3),
     "configfs": (configfs, 3),
     "burst": (burst, 2),
