@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,18 @@ from netconsole.incidents import Kind
 from netconsole.store import IncidentGroup, StoredIncident
 
 SEVERITY_STYLES = {"critical": "bold white on red", "error": "red", "warning": "yellow"}
+
+
+def _emit(items: Sequence[Any], as_json: bool, empty: str,
+          table: Callable[[], Any]) -> None:
+    """A list as JSON for scripts, or as a rich table (built only when shown)."""
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(i) for i in items], indent=2,
+                              ensure_ascii=False))
+    elif not items:
+        console().print(empty)
+    else:
+        console().print(table())
 
 
 def _flags(incident: StoredIncident) -> str:
@@ -107,15 +120,7 @@ def incidents(ctx: click.Context, host: str | None, kind: str | None, since: flo
         return
     with reader_for(db) as reader:
         found = reader.incidents(host=host, kind=kind, since=since, limit=limit)
-    if as_json:
-        click.echo(json.dumps([dataclasses.asdict(i) for i in found], indent=2,
-                              ensure_ascii=False))
-        return
-    out = console()
-    if not found:
-        out.print("no incidents")
-        return
-    out.print(incidents_table(found))
+    _emit(found, as_json, "no incidents", lambda: incidents_table(found))
 
 
 def _frame_text(frame: dict[str, Any]) -> str:
@@ -197,15 +202,7 @@ def top(ctx: click.Context, since: float | None, limit: int, db: Path | None,
     db = db or (ctx.obj or {}).get("db")
     with reader_for(db) as reader:
         groups = reader.incidents_top(since=since, limit=limit)
-    if as_json:
-        click.echo(json.dumps([dataclasses.asdict(g) for g in groups], indent=2,
-                              ensure_ascii=False))
-        return
-    out = console()
-    if not groups:
-        out.print("no incidents")
-        return
-    out.print(top_table(groups, time.time()))
+    _emit(groups, as_json, "no incidents", lambda: top_table(groups, time.time()))
 
 
 @incidents.command()
