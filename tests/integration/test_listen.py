@@ -232,3 +232,16 @@ def test_listen_workers_die_with_their_supervisor(tmp: Path) -> None:
     os.kill(lis.proc.pid, signal.SIGKILL)  # only the supervisor
     lis.proc.wait(timeout=10)
     wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in children))
+
+
+def test_listen_retention_deletes_old_records(tmp: Path) -> None:
+    lis = Listener(tmp, "--retain", "2s")
+    host = FakeHost()
+    try:
+        host.send(host.datagrams(20), lis.port)
+        lis.wait_records(20)
+        # the first pass runs 5 s after start; records are then older than 2 s
+        wait_for(lambda: len(lis.records()) == 0, timeout=20)
+    finally:
+        lis.stop()
+        host.close()
