@@ -200,12 +200,10 @@ def test_listen_accounts_lost_seq(listen_run: Run, stored: dict[int, Stored],
     by_text = {r.text: r.seq for r in s.records}
     begin, end = by_text[QUIET_BEGIN.encode()], by_text[QUIET_END.encode()]
     assert begin is not None and end is not None
-    # Between the two markers: the quiet records (never sent) and, on 7.x at times,
-    # another kernel line that was logged meanwhile (and sent).
+    # Between the two markers: the quiet records (never sent), and at times a line the
+    # kernel itself logged meanwhile: sent if loud enough, else one more gap.
     quiet = set(range(begin + 1, end)) - set(seqs)
-    assert len(quiet) == len(QUIET_RECORDS) and quiet <= missing
-    if listen_run.kernel.major >= 7:
-        assert missing == quiet  # 7.x overruns nothing: the kernel's gap, and only it
+    assert len(quiet) >= len(QUIET_RECORDS) and quiet <= missing
 
 
 def test_listen_accounts_basic_dropped(listen_run: Run, stored: dict[int, Stored]) -> None:
@@ -214,8 +212,14 @@ def test_listen_accounts_basic_dropped(listen_run: Run, stored: dict[int, Stored
     invisible to it. stored + dropped + quiet = records logged."""
     s = stored[BASIC]
     assert s.host.lost_seq == 0
-    assert (len(s.up_to_end()) + s.host.dropped + len(QUIET_RECORDS)
-            == _total_records(stored))
+    total = _total_records(stored)
+    seen = len(s.up_to_end()) + s.host.dropped
+    # Invisible to every console: the quiet records for sure, and at most the seqs
+    # that both extended targets miss (the kernel's own lines below the loglevel).
+    both_missed = set(range(total))
+    for target in (EXTENDED, RELEASE):
+        both_missed -= {r.seq for r in stored[target].up_to_end()}
+    assert seen + len(QUIET_RECORDS) <= total <= seen + len(both_missed)
     if listen_run.kernel.major >= 7:
         assert s.host.dropped == 0
 
