@@ -135,6 +135,14 @@ def lane_of(record: Record) -> str | None:
 class IncidentDetector:
     """One sender's incidents. See the module docstring for what drives it."""
 
+    # One per sender, kept while the sender is watched for silence: slots keep an
+    # idle sender's cost down (DESIGN: memory per idle sender).
+    __slots__ = (
+        "_coalesced", "_crash", "_crash_at", "_lanes", "_out", "_previous_count", "_recent",
+        "_silence", "_window_count", "_window_start", "config", "last_record", "name",
+        "sender",
+    )
+
     def __init__(self, sender: Sender, config: DetectorConfig = DEFAULT_CONFIG) -> None:
         self.sender = sender
         self.config = config
