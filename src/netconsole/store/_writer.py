@@ -26,6 +26,7 @@ sender goes to one writer, which SO_REUSEPORT's 4-tuple hash ensures.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -641,8 +642,13 @@ class SQLiteStore:
             self._reader.close()
         self._reader = None
         if self.path is not None:
-            self._conn.execute("PRAGMA optimize")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # Maintenance only: every batch is already committed. With other
+            # writers on the file (one per worker) SQLite may refuse these at once
+            # (SQLITE_BUSY without the busy handler); the last writer to close, or
+            # SQLite's own auto-checkpoint, does the work then.
+            for pragma in ("PRAGMA optimize", "PRAGMA wal_checkpoint(TRUNCATE)"):
+                with contextlib.suppress(sqlite3.OperationalError):
+                    self._conn.execute(pragma)
         self._conn.close()
 
     def __enter__(self) -> SQLiteStore:
