@@ -230,7 +230,7 @@ class Worker:
                     c.rejected["too_large"] += 1
                     continue
                 sender = Sender(host=host, port=port, local_port=local_port)
-                if sender not in table.streams:
+                if self._saved and sender not in table.streams:  # only after a restart
                     state = self._saved.pop(sender, None)
                     if state is not None:
                         table.restore(sender, state)
