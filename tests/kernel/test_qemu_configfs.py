@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from lab import ConsoleLine, Run, compare, decode_port
+from lab import ConsoleLine, Run, check_nic_count, compare, decode_port, tx_packets
 from lab.scenarios import BIG_USERDATA_TEXT, END_MARK, LAB_RECORDS, WRONG_NODEV
 
 from netconsole.stream import GapKind, Record
@@ -82,9 +82,9 @@ def test_wrong_setups_send_nothing(configfs_run: Run) -> None:
 
 
 def test_every_datagram_the_nic_sent_arrived(configfs_run: Run) -> None:
-    stats = configfs_run.lab_lines(r"eth0 stats: tx_packets=")
-    sent = int(stats[-1].split("tx_packets=")[1].split()[0])
-    assert sent == len(configfs_run.datagrams) > 0
+    sent = tx_packets(configfs_run.boot.lab_text)
+    check_nic_count(sent, len(configfs_run.datagrams), targets=len(configfs_run.ports))
+    assert configfs_run.datagrams
 
 
 def test_configfs_extended_target_with_userdata(configfs_run: Run) -> None:

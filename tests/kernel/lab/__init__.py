@@ -29,6 +29,7 @@ from lab._receiver import (
     ListenReceiver,
     Receiver,
     UdpReceiver,
+    check_nic_count,
     make_receiver,
     tx_packets,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "UdpReceiver",
     "boot",
     "build_python",
+    "check_nic_count",
     "compare",
     "decode",
     "decode_port",
