@@ -173,6 +173,34 @@ def test_listen_restart_has_no_false_gaps_or_reboots(tmp: Path) -> None:
     assert [e.kind for e in events] == []
 
 
+def test_listen_restart_after_kill_9_has_no_false_gaps_or_reboots(tmp: Path) -> None:
+    """Stream states are saved now and then, records with every batch: after a
+    `kill -9` the restart replays the stored records onto the saved state, so
+    the stream goes on where the store ends (a fresh stream would miss this
+    host's reboot: its seq 1 would be just a first record)."""
+    host = FakeHost("127.0.0.9", 6665)
+    lis = Listener(tmp)
+    host.send(host.datagrams(50), lis.port)
+    lis.wait_records(50)
+    lis.kill_all()
+    last_sent = time.monotonic()
+    lis2 = Listener(tmp, db=lis.db, port=lis.port)
+    try:
+        time.sleep(max(0.0, last_sent + 1.5 - time.monotonic()))  # a reboot takes a while
+        host.seq = 0  # the host rebooted while the receiver was down
+        host.send(host.datagrams(30), lis2.port)
+        lis2.wait_records(30)
+    finally:
+        assert lis2.stop() == 0
+        host.close()
+    with open_reader(lis.db) as r:
+        [info] = r.hosts(now=time.time())
+        events = r.events()
+    assert info.records == 80
+    assert (info.lost_seq, info.reboots, info.duplicates) == (0, 1, 0)
+    assert [e.kind for e in events] == ["reboot"]
+
+
 def test_listen_sighup_reopens_jsonl_and_keeps_running(tmp: Path) -> None:
     cfg = tmp / "listen.toml"
     cfg.write_text("[listen]\nallow = [\"127.0.0.0/8\"]\n")

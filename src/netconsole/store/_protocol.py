@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from netconsole.incidents import Output
 from netconsole.store._model import HostInfo, RetentionResult, StoredEvent, StoredRecord
-from netconsole.stream.events import Sender
+from netconsole.stream.events import Record, Sender
 
 
 class RecordSink(Protocol):
@@ -30,6 +30,14 @@ class RecordSink(Protocol):
 
     def load_stream_states(self) -> dict[Sender, dict[str, Any]]:
         """The saved snapshots, to restore each sender after a restart."""
+        ...
+
+    def known_senders(self) -> set[Sender]:
+        """Every sender the store knows (whose stream a restart resumes)."""
+        ...
+
+    def resume_stream(self, sender: Sender) -> tuple[dict[str, Any], list[Record]]:
+        """A sender's saved snapshot and the records stored after it, to replay."""
         ...
 
     def enforce_retention(self, now: float) -> RetentionResult:

@@ -37,7 +37,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from netconsole.incidents import Incident, IncidentEvent, Phase, Silence
-from netconsole.store._codec import INSERT_RECORD, RecordRow, record_to_row
+from netconsole.store._codec import (
+    INSERT_RECORD,
+    RECORD_COLUMNS,
+    RecordRow,
+    record_to_row,
+    row_to_stored,
+)
 from netconsole.store._errors import StoreError
 from netconsole.store._model import DEFAULT_SILENT_AFTER, Retention, RetentionResult
 from netconsole.store._paths import default_db_path
@@ -66,6 +72,10 @@ the tombstones of the deleted rows, bounded (~8 MB of work) so the write lock
 is held briefly whatever the index size."""
 
 _HOSTNAME = b"hostname"
+
+_THROUGH, _BOOT = "_through", "_boot"
+"""Marks the writer adds to a saved stream state: the last record id it covers
+(every record stored by then) and the host's boot number then."""
 
 _ROW_RECEIVED, _ROW_SEQ = 0, 5
 """Where `record_to_row` puts `received` and `seq`."""
@@ -423,10 +433,18 @@ class SQLiteStore:
                 )
             conn.executemany(_UPDATE_HOST, [delta.params() for delta in deltas.values()])
             if state_json:
-                conn.executemany(
-                    "UPDATE hosts SET stream_state = ? WHERE id = ?",
-                    [(text, self._host(s, pending)[0]) for s, text in state_json.items()],
-                )
+                # Each state is marked with the last record id and the boot it
+                # covers, so `resume_stream` knows which records to replay onto it.
+                through = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+                rows = []
+                for s, text in state_json.items():
+                    host_id, boot = self._host(s, pending)
+                    delta = deltas.get(s)
+                    if delta is not None:
+                        boot = delta.boot + delta.reboots
+                    marks = f'"{_THROUGH}":{through},"{_BOOT}":{boot}}}'
+                    rows.append((text[:-1] + ("," if text != "{}" else "") + marks, host_id))
+                conn.executemany("UPDATE hosts SET stream_state = ? WHERE id = ?", rows)
         # Only now, committed, may the cache learn new ids and boots.
         self._hosts.update(pending)
         for sender, delta in deltas.items():
@@ -485,14 +503,56 @@ class SQLiteStore:
         self.apply((), states)
 
     def load_stream_states(self) -> dict[Sender, dict[str, Any]]:
-        """Every saved stream state, for `SenderStream.restore(sender, state)` at start."""
+        """Every saved stream state, as saved (without the writer's marks)."""
         out: dict[Sender, dict[str, Any]] = {}
         for address, port, local_port, state in self._conn.execute(
             "SELECT address, port, local_port, stream_state FROM hosts"
             " WHERE stream_state IS NOT NULL"
         ):
-            out[Sender(host=address, port=port, local_port=local_port)] = json.loads(state)
+            saved = json.loads(state)
+            saved.pop(_THROUGH, None)
+            saved.pop(_BOOT, None)
+            out[Sender(host=address, port=port, local_port=local_port)] = saved
         return out
+
+    def known_senders(self) -> set[Sender]:
+        """Every sender the store has a host row for (streams to resume at restart)."""
+        return {Sender(host=a, port=p, local_port=lp) for a, p, lp in self._conn.execute(
+            "SELECT address, port, local_port FROM hosts")}
+
+    def resume_stream(self, sender: Sender) -> tuple[dict[str, Any], list[Record]]:
+        """A restarted receiver's starting point for `sender`: its saved stream
+        state and the records stored after that state was saved, to replay onto
+        it (`StreamTable.restore`).
+
+        States are saved now and then (the collector's `STATE_EVERY`), records
+        with every batch, so after a `kill -9` the state is behind the records.
+        A state saved before the host's current boot is dropped, and the whole
+        current boot is replayed; so is a host with no state saved yet.
+        """
+        row = self._conn.execute(
+            "SELECT id, boot, stream_state FROM hosts"
+            " WHERE address = ? AND port = ? AND local_port = ?",
+            (sender.host, sender.port, sender.local_port),
+        ).fetchone()
+        if row is None:
+            return {}, []
+        host_id, boot, text = row
+        state: dict[str, Any] = json.loads(text) if text else {}
+        if state and _THROUGH not in state:
+            return state, []  # saved with every batch by an older netconsole: exact
+        through = int(state.pop(_THROUGH, 0))
+        if state.pop(_BOOT, None) != boot:
+            state, through = {}, 0
+        last = self._conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
+        if through > last:
+            through = 0  # the table was emptied by retention since, and ids began again
+        rows = self._conn.execute(
+            f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
+            " WHERE r.host_id = ? AND r.boot = ? AND r.id > ? ORDER BY r.id",
+            (host_id, boot, through),
+        )
+        return state, [row_to_stored(r).record for r in rows]
 
     # -- retention ----------------------------------------------------------
 

@@ -25,6 +25,7 @@ looks the same and is reported the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from netconsole.stream._basic import (
@@ -200,6 +201,34 @@ class SenderStream:
             s._msgid = SeqTracker.restore(state["msgid"])
         s._msgid_base = int(state.get("msgid_base", 0))
         return s
+
+    def replay(self, records: Iterable[Record]) -> None:
+        """Catch a restored stream up with the records stored after its snapshot.
+
+        The collector saves snapshots now and then, not with every batch, so a
+        restart after `kill -9` restores a snapshot that is behind the store.
+        The records stored since are run through the same accounting, in
+        the order they were stored, and whatever that finds is dropped: those
+        gaps and reboots were stored with the records. Holes still open after
+        the replay are forgotten, as a restore forgets them.
+        """
+        for r in records:
+            if r.mode is Mode.EXTENDED and r.seq is not None:
+                header = Header(release=r.release, facility=r.facility or 0, level=r.level or 0,
+                                seq=r.seq, ts_usec=r.ts_usec or 0, flag=r.flag)
+                self._extended(header, Body(text=b"", fields=r.fields), r.received,
+                               r.received, None)
+            else:
+                if self.mode is not Mode.BASIC:
+                    self._switch_mode(Mode.BASIC, r.received)
+                if r.release is not None:
+                    self.release = r.release
+            self.last_seen = r.received if self.last_seen is None else max(
+                self.last_seen, r.received)
+        self._events.clear()
+        self.seq.holes = []
+        if self._msgid is not None:
+            self._msgid.holes = []
 
     # -- extended mode ------------------------------------------------------------
 

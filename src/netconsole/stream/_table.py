@@ -17,11 +17,11 @@ Sans-IO like the streams: the caller passes `now` and drains `events()`.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from netconsole.stream._sender import SenderStream
-from netconsole.stream.events import Event, Sender
+from netconsole.stream.events import Event, Record, Sender
 
 # Reassembly memory over all senders: 64 MiB is ~65,000 records in flight.
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
@@ -54,9 +54,12 @@ class StreamTable:
         stream.feed(payload, now)
         self._after(stream, now)
 
-    def restore(self, sender: Sender, state: dict[str, Any]) -> None:
-        """Bring back a stream saved with `SenderStream.snapshot` (a restarted receiver)."""
-        self.streams[sender] = SenderStream.restore(sender, state)
+    def restore(self, sender: Sender, state: dict[str, Any],
+                stored_since: Iterable[Record] = ()) -> None:
+        """Bring back a stream saved with `SenderStream.snapshot` (a restarted
+        receiver), caught up with the records stored after that snapshot."""
+        stream = self.streams[sender] = SenderStream.restore(sender, state)
+        stream.replay(stored_since)
 
     def expire(self, now: float) -> None:
         """Run every timer that is due at `now`."""

@@ -135,6 +135,43 @@ def test_stream_state_saved_with_a_batch_is_replaced_by_the_next(
     assert fresh_store.load_stream_states() == {WEB1: {"last_seq": 2}}
 
 
+def test_resume_stream_gives_the_state_and_the_records_stored_after_it(
+    fresh_store: SQLiteStore, record: MakeRecord
+) -> None:
+    fresh_store.apply([record(1), record(2)], states={WEB1: {"last_seq": 2}})
+    fresh_store.apply([record(3), record(0, sender=DB1), record(4)])
+
+    state, since = fresh_store.resume_stream(WEB1)
+    assert state == {"last_seq": 2}
+    assert [r.seq for r in since] == [3, 4]
+    assert fresh_store.known_senders() == {WEB1, DB1}
+    # a host with no saved state: its whole current boot is replayed
+    assert fresh_store.resume_stream(DB1)[0] == {}
+    assert [r.seq for r in fresh_store.resume_stream(DB1)[1]] == [0]
+    assert fresh_store.resume_stream(Sender(host="10.9.9.9", port=6665, local_port=6666)) == (
+        {}, [])
+
+
+def test_resume_stream_drops_a_state_from_before_a_reboot(
+    fresh_store: SQLiteStore, record: MakeRecord
+) -> None:
+    fresh_store.apply([record(8), record(9)], states={WEB1: {"last_seq": 9}})
+    fresh_store.apply([_reboot(5.0), record(0), record(1)])
+
+    state, since = fresh_store.resume_stream(WEB1)
+    assert state == {}
+    assert [r.seq for r in since] == [0, 1]
+
+
+def test_resume_stream_takes_a_state_saved_with_every_batch_as_exact(
+    fresh_store: SQLiteStore, record: MakeRecord
+) -> None:
+    """Older netconsole saved the state with every batch, without marks."""
+    fresh_store.apply([record(1), record(2)])
+    fresh_store._conn.execute("UPDATE hosts SET stream_state = '{\"last_seq\": 2}'")
+    assert fresh_store.resume_stream(WEB1) == ({"last_seq": 2}, [])
+
+
 def test_atomic_nests_as_savepoints(fresh_store: SQLiteStore) -> None:
     with fresh_store.atomic() as conn:
         conn.execute("INSERT INTO hosts (address, port, local_port) VALUES ('a', 1, 1)")

@@ -255,6 +255,30 @@ def test_snapshot_restore_gives_no_false_gap_or_reboot() -> None:
     assert not only(events, Gap) and not only(events, Reboot)
 
 
+def test_replay_catches_a_restored_snapshot_up_with_later_records() -> None:
+    """A snapshot taken at seq 104, then records to 109 stored, then a crash:
+    the restart replays 105..109 (with their msgids), silently."""
+    s = SenderStream(SENDER)
+    for seq in range(100, 105):
+        s.feed(ext(seq, sysdata=((b"msgid", b"%d" % seq),))[0], 1.0)
+    snapshot = s.snapshot()
+    for seq in (105, 107, 108, 109):  # 106 was lost
+        s.feed(ext(seq, sysdata=((b"msgid", b"%d" % seq),))[0], 1.1)
+    s.flush(1.1)
+    stored = only(s.events(), Record)
+    restored = SenderStream.restore(SENDER, snapshot)
+    restored.replay(stored)
+    assert restored.events() == [] and restored.next_deadline() is None
+    restored.feed(ext(109)[0], 1.2)  # the last record again: a duplicate
+    restored.feed(ext(106, sysdata=((b"msgid", b"106"),))[0], 1.2)  # the lost one, late
+    restored.feed(ext(110, sysdata=((b"msgid", b"110"),))[0], 1.3)
+    restored.flush(2.0)
+    events = restored.events()
+    assert [r.seq for r in only(events, Record)] == [106, 110]
+    assert len(only(events, Duplicate)) == 1
+    assert not only(events, Gap) and not only(events, Reboot)
+
+
 def test_mode_switch_restarts_accounting() -> None:
     events = feed_all(SenderStream(SENDER), [*ext(50), b"[    1.000000] basic now\n", *ext(1)])
     assert [r.mode for r in only(events, Record)] == [Mode.EXTENDED, Mode.BASIC, Mode.EXTENDED]
