@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, cast
 
 from netconsole.incidents._model import (
     CRASH_KINDS,
@@ -132,6 +134,13 @@ def lane_of(record: Record) -> str | None:
     return f"cpu{cpu}" if cpu is not None else None
 
 
+# Shared read-only empties: most senders never open a report, and an idle
+# sender's detector must stay small (DESIGN: memory per idle sender). Writes go
+# through the `_own_*` helpers; a write that forgets fails loudly.
+_NONE_OPEN: dict[Any, Report] = cast("dict[Any, Report]", MappingProxyType({}))
+_NOTHING: list[Any] = cast("list[Any]", ())
+
+
 class IncidentDetector:
     """One sender's incidents. See the module docstring for what drives it."""
 
@@ -146,10 +155,10 @@ class IncidentDetector:
     def __init__(self, sender: Sender, config: DetectorConfig = DEFAULT_CONFIG) -> None:
         self.sender = sender
         self.config = config
-        self._lanes: dict[str | None, Report] = {}
-        self._coalesced: dict[tuple[Kind, str], Report] = {}
-        self._recent: list[tuple[float, Report]] = []
-        self._out: list[IncidentEvent] = []
+        self._lanes: dict[str | None, Report] = _NONE_OPEN
+        self._coalesced: dict[tuple[Kind, str], Report] = _NONE_OPEN
+        self._recent: list[tuple[float, Report]] = _NOTHING
+        self._out: list[IncidentEvent] = _NOTHING
         self.last_record: float | None = None
         self._window_start: float | None = None
         self._window_count = 0
@@ -238,7 +247,7 @@ class IncidentDetector:
                         last_at=now, lane=lane, cut_here=start.cut_here)
         report.add(line, record, now, self.config.max_lines)
         self._learn(report, line)
-        self._lanes[lane] = report
+        self._own_lanes()[lane] = report
         if start.kind is Kind.OOM and END_LINES[End.OOM_KILL].search(line):
             report.state = State.TAIL
             self._close(report, now, truncated=False)
@@ -260,7 +269,7 @@ class IncidentDetector:
             report.fatal = True
             report.ends = frozenset({End.PANIC})
             report.state = State.TRACE
-            self._lanes[lane] = report
+            self._own_lanes()[lane] = report
             return True
         return False
 
@@ -278,6 +287,8 @@ class IncidentDetector:
                             title=line.strip(), first=record, last=record, opened_at=now,
                             last_at=now, lane=None, one_line=True, device=device or None,
                             count=0)
+            if self._coalesced is _NONE_OPEN:
+                self._coalesced = {}
             self._coalesced[group] = report
         report.count += 1
         report.add(line, record, now, self.config.max_coalesced_lines)
@@ -290,9 +301,9 @@ class IncidentDetector:
                 self._close(report, now, truncated=True)
         for report in self._coalesced.values():
             self._close(report, now, truncated=False)
-        self._lanes.clear()
-        self._coalesced.clear()
-        self._recent.clear()
+        self._lanes = _NONE_OPEN
+        self._coalesced = _NONE_OPEN
+        self._recent = _NOTHING
         self._crash = None
         self._end_silence(now, rebooted=True)
 
@@ -344,23 +355,33 @@ class IncidentDetector:
         phase = Phase.AMENDED if report.closed else Phase.CLOSED
         report.closed = True
         report.state = State.TAIL
-        self._out.append(self._incident(report, phase, now))
+        self._emit(self._incident(report, phase, now))
         report.emitted = True
         report.dirty = False
         if not report.one_line:
-            self._recent.append((now, report))
-            del self._recent[:-RECENT]
+            self._recent = [*self._recent[1 - RECENT:], (now, report)]
         if report.fatal or report.kind in CRASH_KINDS:
             self._crash, self._crash_at = report, now
 
     def _leave_tail(self, report: Report, now: float) -> None:
         if report.dirty:
-            self._out.append(self._incident(report, Phase.AMENDED, now))
+            self._emit(self._incident(report, Phase.AMENDED, now))
             report.dirty = False
+
+    def _own_lanes(self) -> dict[str | None, Report]:
+        if self._lanes is _NONE_OPEN:
+            self._lanes = {}
+        return self._lanes
+
+    def _emit(self, event: IncidentEvent) -> None:
+        if self._out is _NOTHING:
+            self._out = []
+        self._out.append(event)
 
     def events(self) -> list[IncidentEvent]:
         """What was decided since the last call, in order (see the module docstring)."""
-        out, self._out = self._out, []
+        out = self._out if self._out is not _NOTHING else []
+        self._out = _NOTHING
         for report in [*self._lanes.values(), *self._coalesced.values()]:
             if report.closed or not report.dirty:
                 continue
@@ -426,7 +447,7 @@ class IncidentDetector:
                 sender=self.sender, at=now, phase=SilencePhase.STARTED, reason=silence[1],
                 last_record=self.last_record, incident=crash.key if crash else None,
                 title=crash.title if crash else None, name=self.name)
-            self._out.append(self._silence)
+            self._emit(self._silence)
 
     def _activity(self, now: float) -> None:
         quiet = self.config.quiet_after
@@ -441,7 +462,7 @@ class IncidentDetector:
         if self._silence is None:
             return
         s = self._silence
-        self._out.append(Silence(sender=self.sender, at=now, phase=SilencePhase.ENDED,
+        self._emit(Silence(sender=self.sender, at=now, phase=SilencePhase.ENDED,
                                  reason=s.reason, last_record=s.last_record,
                                  incident=s.incident, title=s.title, rebooted=rebooted,
                                  name=self.name))
