@@ -152,6 +152,14 @@ def test_listen_kill_9_loses_nothing_it_reported(tmp: Path) -> None:
         assert (o["host"], o["seq"]) in stored_keys
 
 
+def _one_host_accounting(db: Path) -> tuple[int, int, int, int, list[str]]:
+    """The only host's records, lost_seq, reboots, duplicates, and the event kinds."""
+    with open_reader(db) as r:
+        [info] = r.hosts(now=time.time())
+        kinds = [e.kind for e in r.events()]
+    return info.records, info.lost_seq, info.reboots, info.duplicates, kinds
+
+
 def test_listen_restart_has_no_false_gaps_or_reboots(tmp: Path) -> None:
     host = FakeHost("127.0.0.9", 6665)
     lis = Listener(tmp)
@@ -165,12 +173,7 @@ def test_listen_restart_has_no_false_gaps_or_reboots(tmp: Path) -> None:
     finally:
         assert lis2.stop() == 0
         host.close()
-    with open_reader(lis.db) as r:
-        [info] = r.hosts(now=time.time())
-        events = r.events()
-    assert info.records == 100
-    assert (info.lost_seq, info.reboots, info.duplicates) == (0, 0, 0)
-    assert [e.kind for e in events] == []
+    assert _one_host_accounting(lis.db) == (100, 0, 0, 0, [])
 
 
 def test_listen_restart_after_kill_9_has_no_false_gaps_or_reboots(tmp: Path) -> None:
@@ -193,12 +196,7 @@ def test_listen_restart_after_kill_9_has_no_false_gaps_or_reboots(tmp: Path) -> 
     finally:
         assert lis2.stop() == 0
         host.close()
-    with open_reader(lis.db) as r:
-        [info] = r.hosts(now=time.time())
-        events = r.events()
-    assert info.records == 80
-    assert (info.lost_seq, info.reboots, info.duplicates) == (0, 1, 0)
-    assert [e.kind for e in events] == ["reboot"]
+    assert _one_host_accounting(lis.db) == (80, 0, 1, 0, ["reboot"])
 
 
 def test_listen_sighup_reopens_jsonl_and_keeps_running(tmp: Path) -> None:
