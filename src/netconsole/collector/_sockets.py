@@ -127,7 +127,15 @@ class _MMsgHdr(ctypes.Structure):
     _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
 
 
+# What _MMSG reads; elsewhere (not LP64) the plain recvmsg loop is used.
+_LAYOUT_OK = (ctypes.sizeof(_MMsgHdr) == 64 and _MsgHdr.namelen.offset == 8
+              and _MsgHdr.flags.offset == 48 and _MMsgHdr.len.offset == 56)
+
+
 _NAME_LEN = 28  # sizeof(struct sockaddr_in6)
+# struct mmsghdr on LP64 Linux: msg_namelen at 8, msg_flags at 48, msg_len at 56.
+_MMSG = struct.Struct("=8xI36xi4xI4x")
+_MMSG_SIZE = 64
 _MSG_TRUNC = 0x20
 
 
@@ -154,7 +162,7 @@ class BatchReceiver:
         self.fd = sock.fileno()
         self.batch = batch
         self._names: dict[bytes, tuple[str, int]] = {}
-        self.use_mmsg = _RECVMMSG is not None
+        self.use_mmsg = _RECVMMSG is not None and _LAYOUT_OK
         if self.use_mmsg:
             self._bufs = ctypes.create_string_buffer(DATAGRAM_MAX * batch)
             self._namebuf = ctypes.create_string_buffer(_NAME_LEN * batch)
@@ -171,16 +179,21 @@ class BatchReceiver:
                 m.iovlen = 1
             self._view = memoryview(self._bufs).cast("B")
             self._nview = memoryview(self._namebuf).cast("B")
+            # The headers as bytes: read back with one struct pass, and reset
+            # (`namelen` is in and out) by copying a pristine image over the used
+            # ones; ctypes attribute access per message cost more than the syscall.
+            self._mview = memoryview(self._msgs).cast("B")
+            for i in range(batch):
+                self._msgs[i].hdr.namelen = _NAME_LEN
+            self._pristine = bytes(self._mview)
 
     def receive(self) -> list[Datagram]:
         """Everything waiting, up to one batch; empty when nothing is."""
         if not self.use_mmsg:
             return self._receive_loop()
-        msgs = self._msgs
-        for i in range(self.batch):
-            msgs[i].hdr.namelen = _NAME_LEN
         assert _RECVMMSG is not None
-        n = _RECVMMSG(self.fd, ctypes.addressof(msgs), self.batch, socket.MSG_DONTWAIT, None)
+        n = _RECVMMSG(self.fd, ctypes.addressof(self._msgs), self.batch, socket.MSG_DONTWAIT,
+                      None)
         if n < 0:
             err = ctypes.get_errno()
             if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
@@ -188,16 +201,18 @@ class BatchReceiver:
             raise OSError(err, os.strerror(err))
         out = []
         view, nview, names = self._view, self._nview, self._names
-        for i in range(n):
-            m = msgs[i]
-            length = m.len
-            start = i * DATAGRAM_MAX
-            raw = bytes(nview[i * _NAME_LEN : i * _NAME_LEN + m.hdr.namelen])
+        used = n * _MMSG_SIZE
+        start = name = 0
+        for namelen, flags, length in _MMSG.iter_unpack(self._mview[:used]):
+            raw = bytes(nview[name : name + namelen])
             addr = names.get(raw)
             if addr is None:
                 addr = self._name(raw)
             out.append((bytes(view[start : start + min(length, DATAGRAM_MAX)]), addr[0], addr[1],
-                        bool(m.hdr.flags & _MSG_TRUNC)))
+                        bool(flags & _MSG_TRUNC)))
+            start += DATAGRAM_MAX
+            name += _NAME_LEN
+        self._mview[:used] = self._pristine[:used]
         return out
 
     def _name(self, raw: bytes) -> tuple[str, int]:
