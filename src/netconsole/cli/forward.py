@@ -105,7 +105,9 @@ def _sysdata(text: str | None) -> frozenset[str]:
               help="Receiver port when RECEIVER has none.")
 @click.option("--local-port", type=click.IntRange(0, 65535), default=DEFAULT_LOCAL_PORT,
               show_default=True, help="Source port (the kernel's local_port; 0: any).")
-@click.option("--once", is_flag=True, help="Send what is there now, then exit (tests, cron).")
+@click.option("--once", is_flag=True,
+              help="Send what is there now, then exit (tests, cron). Exits 3 when records "
+              "stayed unsent (receiver unreachable); the next run sends them.")
 @click.option("--stats", "print_stats", is_flag=True,
               help="Print the counters as JSON on stdout when done (SIGUSR1 prints them "
               "on stderr at any time).")
@@ -169,4 +171,10 @@ def forward(receivers: tuple[str, ...], kmsg: Path, state_path: Path | None,
         raise click.ClickException(str(exc)) from None
     if print_stats:
         click.echo(stats.to_json())
+    if once and stats.backlog:
+        # A cron job or a test must be able to tell: the state file still
+        # points before these records, so the next run sends them.
+        click.echo(f"forward: {stats.backlog} records not sent (receiver unreachable?); "
+                   "the next run sends them", err=True)
+        sys.exit(3)
     sys.exit(0)

@@ -83,6 +83,14 @@ def test_cli_explains_errors(monkeypatch: pytest.MonkeyPatch, exc: Exception,
     assert message in res.output
 
 
+def test_cli_once_exits_3_when_records_stayed_unsent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_forward, "run_forward",
+                        lambda options: ForwardStats(boot_id="b", read=5, backlog=2))
+    res = invoke("127.0.0.1", "--once")
+    assert res.exit_code == 3
+    assert "2 records not sent" in res.output
+
+
 def test_cli_help_ends_with_an_example() -> None:
     res = invoke("--help")
     assert res.exit_code == 0
