@@ -4,6 +4,7 @@ stores its incidents, alerts a real webhook, and `netconsole incidents` lists th
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -118,3 +119,61 @@ def test_incidents_cli_lists_silences(tmp_path: Path) -> None:
                                   "Kernel panic - not syncing: Fatal exception")]
     text = _cli("incidents", "silences", "--db", str(db))
     assert "after_crash" in text and "Kernel panic - not syncing: Fatal exception" in text
+
+
+WARN_SPLAT = (b"------------[ cut here ]------------",
+              b"WARNING: CPU: 0 PID: 1 at lib/x.c:1 f+0x1/0x2",
+              b"Modules linked in: e1000e",
+              b"RIP: 0010:f+0x1/0x2",
+              b"Call Trace:",
+              b" <TASK>",
+              b" f+0x1/0x2",
+              b" </TASK>",
+              b"---[ end trace 0000000000000000 ]---")
+
+
+def test_listen_two_workers_send_one_alert_for_one_crash_on_many_hosts(
+        tmp_path: Path) -> None:
+    """Hosts are spread over the workers by SO_REUSEPORT; the alert groups by
+    fingerprint across all of them (one message, every host counted)."""
+    hook = Hook()
+    config = tmp_path / "listen.toml"
+    config.write_text(f'[[alerts]]\nname = "fleet"\nwebhook = "{hook.url}"\n'
+                      'kinds = ["warning"]\ngroup_wait = 3.0\n')
+    lis = Listener(tmp_path, "--config", str(config), workers=2)
+    hosts = [FakeHost(f"127.0.3.{i + 1}", 6665) for i in range(16)]
+    try:
+        for line in WARN_SPLAT:
+            for h in hosts:
+                h.send(h.datagrams(1, line), lis.port)
+        lis.wait_records(16 * len(WARN_SPLAT))
+        wait_for(lambda: len(hook.bodies) >= 1, timeout=20)
+        time.sleep(1.5)  # a second message, if any, would come now
+    finally:
+        for h in hosts:
+            h.close()
+        assert lis.stop() == 0
+        hook.close()
+    [body] = hook.bodies
+    assert (body["kind"], body["count"], body["host_count"]) == ("warning", 16, 16)
+
+
+def test_listen_two_workers_sighup_adds_alert_rules(tmp_path: Path) -> None:
+    hook = Hook()
+    config = tmp_path / "listen.toml"
+    config.write_text("quiet = true\n")
+    lis = Listener(tmp_path, "--config", str(config), workers=2)
+    host = FakeHost("127.0.3.77", 6665)
+    try:
+        config.write_text(f'[[alerts]]\nname = "late"\nwebhook = "{hook.url}"\n'
+                          'kinds = ["warning"]\ngroup_wait = 0.0\n')
+        lis.proc.send_signal(signal.SIGHUP)
+        time.sleep(1.0)  # the supervisor's loop wakes at least every 0.5 s
+        for line in WARN_SPLAT:
+            host.send(host.datagrams(1, line), lis.port)
+        wait_for(lambda: len(hook.bodies) == 1, timeout=20)
+    finally:
+        host.close()
+        assert lis.stop() == 0
+        hook.close()
+    assert hook.bodies[0]["kind"] == "warning"

@@ -23,6 +23,7 @@ from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
+from netconsole.alerts import AlertManager, RuleError, parse_rules
 from netconsole.collector._config import ListenConfig, parse_hostport
 from netconsole.collector._http import ApiServer
 from netconsole.collector._metrics import WorkerMetrics
@@ -110,7 +111,8 @@ def _die_with_supervisor() -> None:
 def _worker_main(cfg: ListenConfig, index: int, reports: Any,
                  config_loader: Callable[[], ListenConfig] | None) -> None:
     _die_with_supervisor()
-    worker = Worker(cfg, index=index, report=reports.put, config_loader=config_loader)
+    worker = Worker(cfg, index=index, report=reports.put, config_loader=config_loader,
+                    alerts_out=lambda events: reports.put({"worker": index, "alerts": events}))
     worker.install_signals()
     try:
         worker.open()
@@ -124,10 +126,12 @@ def _worker_main(cfg: ListenConfig, index: int, reports: Any,
 def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] | None,
                   metrics: WorkerMetrics, where: str, http: str,
                   announce: Callable[[str], None]) -> int:
+    alerts = _Alerts(cfg, config_loader, announce)  # raises ListenError on a bad rule
     ctx = multiprocessing.get_context("fork")
     reports = ctx.Queue()
     procs: dict[int, Any] = {}
     stopping = False
+    reload = False
 
     def start(i: int) -> None:
         p = ctx.Process(target=_worker_main, args=(cfg, i, reports, config_loader),
@@ -143,6 +147,8 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                 os.kill(p.pid, signal.SIGTERM)
 
     def on_hup(signum: int, frame: object) -> None:
+        nonlocal reload
+        reload = True
         for p in procs.values():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(p.pid, signal.SIGHUP)
@@ -164,9 +170,14 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                 msg = None
             except (EOFError, OSError):
                 break
+            if reload:
+                reload = False
+                alerts.reload()
             if msg is not None:
                 i = msg["worker"]
-                if "error" in msg:
+                if "alerts" in msg:
+                    alerts.submit(msg["alerts"])
+                elif "error" in msg:
                     announce(f"worker {i} could not start: {msg['error']}")
                     on_stop(signal.SIGTERM, None)
                     status = 2
@@ -191,10 +202,13 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                 with contextlib.suppress(queue.Empty, EOFError, OSError):
                     while True:
                         msg = reports.get(timeout=0.1)
-                        if "worker" in msg and "datagrams" in msg:
+                        if "alerts" in msg:
+                            alerts.submit(msg["alerts"])
+                        elif "worker" in msg and "datagrams" in msg:
                             metrics.latest[msg["worker"]] = msg
                 break
     finally:
+        alerts.close()
         for s, h in old.items():
             signal.signal(s, h)
         for p in procs.values():
@@ -202,6 +216,43 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
             if p.is_alive():
                 p.kill()
     return status
+
+
+class _Alerts:
+    """The forked supervisor's alerting: one AlertManager for every worker, so
+    that an incident on hosts of different workers groups into one message."""
+
+    def __init__(self, cfg: ListenConfig, config_loader: Callable[[], ListenConfig] | None,
+                 announce: Callable[[str], None]) -> None:
+        self.config_loader = config_loader
+        self.announce = announce
+        try:
+            rules = parse_rules(cfg.extra.get("alerts"))
+        except RuleError as exc:
+            raise ListenError(str(exc)) from None
+        self.manager = AlertManager(rules).start() if rules else None
+
+    def submit(self, events: list[Any]) -> None:
+        if self.manager is not None:
+            self.manager.submit(events)
+
+    def reload(self) -> None:
+        """SIGHUP: new rules; a bad one keeps the old (a typo must not stop paging)."""
+        if self.config_loader is None:
+            return
+        try:
+            rules = parse_rules(self.config_loader().extra.get("alerts"))
+        except Exception as exc:  # a bad edit must not stop the daemon
+            self.announce(f"SIGHUP: keeping the old alert rules: {exc}")
+            return
+        if self.manager is not None:
+            self.manager.set_rules(rules)
+        elif rules:
+            self.manager = AlertManager(rules).start()
+
+    def close(self) -> None:
+        if self.manager is not None:
+            self.manager.close()
 
 
 def free_udp_port() -> int:

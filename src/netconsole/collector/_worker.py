@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from netconsole.alerts import AlertManager, RuleError, parse_rules
+from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules
 from netconsole.collector._config import ListenConfig
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
@@ -59,7 +59,8 @@ class Worker:
     def __init__(self, cfg: ListenConfig, *, index: int = 0,
                  report: Callable[[dict[str, Any]], None] | None = None,
                  config_loader: Callable[[], ListenConfig] | None = None,
-                 sink: RecordSink | None = None) -> None:
+                 sink: RecordSink | None = None,
+                 alerts_out: Callable[[list[Any]], None] | None = None) -> None:
         self.cfg = cfg
         self.index = index
         self.report = report
@@ -81,6 +82,9 @@ class Worker:
         self._dirty: dict[Sender, float] = {}
         self.incidents = IncidentTable(DetectorConfig(quiet_after=cfg.silent_after))
         self.alerts: AlertManager | None = None
+        # With several workers the supervisor alerts for all of them (grouping
+        # by fingerprint must see every host): this worker only hands over.
+        self._alerts_out = alerts_out
         self._opened = False
         self._rule_error: str | None = None
         self._apply_config(cfg)
@@ -126,6 +130,8 @@ class Worker:
     def _apply_alert_rules(self, cfg: ListenConfig) -> None:
         """`[[alerts]]` → the AlertManager; a bad rule stops `open()`, or on
         SIGHUP keeps the old rules (a typo must not silently stop paging)."""
+        if self._alerts_out is not None:
+            return  # the supervisor's rules
         try:
             rules = parse_rules(cfg.extra.get("alerts"))
         except RuleError as exc:
@@ -269,6 +275,10 @@ class Worker:
         c.store_batches += 1
         if self.alerts is not None:
             self.alerts.submit(events)  # only now: an alert is for a stored incident
+        elif self._alerts_out is not None:
+            picked = [e for e in events if alertable(e)]
+            if picked:
+                self._alerts_out(picked)
         stream_events = [e for e in events if not isinstance(e, (Incident, Silence))]
         c.count(stream_events)
         c.count_incidents(events)
