@@ -55,11 +55,15 @@ def parsed_by(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Par
 
 def db_option(fn: F) -> F:
     """`--db PATH` (or $NETCONSOLE_DB); default: the user data directory's database."""
+    default = str(default_db_path())
+    home = str(Path.home())
+    if default.startswith(home + "/"):
+        default = "~" + default[len(home):]  # the same text for every user (docs/cli.md)
     return click.option(
         "--db",
         type=click.Path(dir_okay=False, path_type=Path),
         envvar="NETCONSOLE_DB",
-        help=f"SQLite database [env NETCONSOLE_DB; default {default_db_path()}].",
+        help=f"SQLite database [env NETCONSOLE_DB; default {default}].",
     )(fn)
 
 
