@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,33 @@ def test_hosts_table(db: Path) -> None:
     assert "web-1" in result.output and "live" in result.output and "silent" in result.output
 
 
+def test_hosts_machines_group_streams_by_hostname(db: Path) -> None:
+    """web-1 sends from a second stream too (an IPv6 extended target); db has no
+    hostname= and stays one machine by address."""
+    web6 = Sender(host="2001:db8::10", port=6665, local_port=6667)
+    store = open_store(db)
+    named = ((b"hostname", b"web-1"),)
+    store.apply([
+        replace(_record(5, web6, b"e1000e 0000:00:19.0 eth0: NIC Link is Up", 6, 30),
+                fields=named),
+        Reboot(sender=web6, at=NOW - 20, reason=RebootReason.SEQ_BACK, previous_seq=5,
+               seq=0, previous_release=None, release=None),
+        replace(_record(0, web6, b"Linux version 6.12.0-1-amd64", 5, 20), fields=named),
+    ])
+    store.close()
+    result = _invoke(db, "hosts", "--machines", "--json", "--silent-after", "10m")
+    assert result.exit_code == 0, result.output
+    found = {m["machine"]: m for m in json.loads(result.output)}
+    web, dbm = found["web-1"], found["192.0.2.20"]
+    assert web["addresses"] == ["192.0.2.10", "2001:db8::10"]
+    assert (len(web["streams"]), web["records"], web["reboots"], web["status"]) == (
+        2, 5, 1, "live")
+    assert (len(dbm["streams"]), dbm["records"], dbm["lost_seq"], dbm["status"]) == (
+        1, 2, 4, "silent")
+    table = _invoke(db, "hosts", "--machines")
+    assert table.exit_code == 0 and "web-1" in table.output and "2001:db8::10" in table.output
+
+
 def test_export_jsonl_to_file(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     result = _invoke(db, "export", "--format", "jsonl", "-o", str(out), "--host", "web-1")
@@ -192,7 +220,7 @@ def test_every_store_command_has_help_ending_with_an_example() -> None:
     for name in ("tail", "search", "hosts", "export"):
         result = CliRunner().invoke(main, [name, "--help"])
         assert result.exit_code == 0
-        assert "Example:" in result.output
+        assert "Example:" in result.output or "Examples:" in result.output
         assert "--db" in result.output
 
 

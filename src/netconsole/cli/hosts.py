@@ -53,7 +53,98 @@ def hosts_table(hosts: list[HostInfo], now: float) -> Table:
     return table
 
 
+@dataclasses.dataclass(slots=True, kw_only=True)
+class Machine:
+    """The streams of one machine: those with the same `hostname=` userdata name
+    (else the same address). One host with a basic and an extended target, or
+    with IPv4 and IPv6 targets, or with `forward` and later the kernel module,
+    is several streams and one machine.
+
+    Each stream carries its own copy of the machine's log, so records and
+    losses add up; a reboot is seen by every stream, so it counts once.
+    """
+
+    machine: str
+    streams: list[HostInfo]
+
+    @property
+    def addresses(self) -> list[str]:
+        return sorted({h.address for h in self.streams})
+
+    @property
+    def last_record(self) -> float | None:
+        return max((h.last_record for h in self.streams if h.last_record), default=None)
+
+    @property
+    def release(self) -> str | None:
+        return max(self.streams, key=lambda h: h.last_record or 0.0).release
+
+    @property
+    def records(self) -> int:
+        return sum(h.records for h in self.streams)
+
+    @property
+    def lost_seq(self) -> int:
+        return sum(h.lost_seq + h.dropped for h in self.streams)
+
+    @property
+    def lost_msgid(self) -> int:
+        return sum(h.lost_msgid for h in self.streams)
+
+    @property
+    def reboots(self) -> int:
+        return max(h.reboots for h in self.streams)
+
+    @property
+    def status(self) -> str:
+        return "live" if any(h.status == "live" for h in self.streams) else "silent"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "machine": self.machine, "addresses": self.addresses, "release": self.release,
+            "last_record": self.last_record, "records": self.records,
+            "lost_seq": self.lost_seq, "lost_msgid": self.lost_msgid,
+            "reboots": self.reboots, "status": self.status,
+            "streams": [dataclasses.asdict(h) for h in self.streams],
+        }
+
+
+def machines(hosts: list[HostInfo]) -> list[Machine]:
+    """Group streams into machines (see `Machine`), in order of first appearance."""
+    out: dict[str, Machine] = {}
+    for h in hosts:
+        key = h.label
+        m = out.get(key)
+        if m is None:
+            m = out[key] = Machine(machine=key, streams=[])
+        m.streams.append(h)
+    return list(out.values())
+
+
+def machines_table(found: list[Machine], now: float) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("machine", style="bold cyan", no_wrap=True)
+    table.add_column("streams", justify="right", no_wrap=True)
+    table.add_column("addresses", no_wrap=True)
+    table.add_column("release", no_wrap=True)
+    table.add_column("last seen", no_wrap=True)
+    for name in ("records", "lost seq", "lost msgid", "reboots"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for m in found:
+        table.add_row(m.machine, str(len(m.streams)), ", ".join(m.addresses),
+                      m.release or "-", ago(m.last_record, now), str(m.records),
+                      str(m.lost_seq), str(m.lost_msgid), str(m.reboots),
+                      "[green]live[/]" if m.status == "live" else "[red]silent[/]")
+    return table
+
+
 @click.command()
+@click.option(
+    "--machines", "by_machine", is_flag=True,
+    help="One row per machine: streams with the same hostname= name (else address) "
+         "together.",
+)
 @click.option(
     "--silent-after",
     metavar="DURATION",
@@ -64,7 +155,7 @@ def hosts_table(hosts: list[HostInfo], now: float) -> Table:
 )
 @db_option
 @json_option
-def hosts(silent_after: float, db: Path | None, as_json: bool) -> None:
+def hosts(by_machine: bool, silent_after: float, db: Path | None, as_json: bool) -> None:
     """List the hosts that sent netconsole records, with loss and status.
 
     For each sender (address, source port and the local port it sent to):
@@ -74,13 +165,30 @@ def hosts(silent_after: float, db: Path | None, as_json: bool) -> None:
     way (msgid gaps), reboots, incomplete records, duplicates, and whether
     it is live or silent. --json prints the same as a JSON array.
 
-    Example:
+    A stream is not a machine: one with a basic and an extended target, or
+    IPv4 and IPv6 targets, sends several. --machines groups the streams
+    that carry the same `hostname=` userdata (what `netconsole setup` and
+    `forward` send), else the same address: records and losses add up, and
+    a reboot every stream saw counts once.
+
+    Examples:
 
         netconsole hosts --silent-after 10m
+
+        netconsole hosts --machines --json | jq '.[] | select(.status == "silent")'
     """
     now = time.time()
     with reader_for(db) as reader:
         found = reader.hosts(now=now, silent_after=silent_after)
+    if by_machine:
+        grouped = machines(found)
+        if as_json:
+            click.echo(json.dumps([m.as_json() for m in grouped], indent=2))
+        elif not grouped:
+            console().print("no hosts yet")
+        else:
+            console().print(machines_table(grouped, now))
+        return
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(h) for h in found], indent=2))
         return
