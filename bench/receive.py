@@ -37,6 +37,15 @@ from netconsole.wire import OutgoingRecord, encode_extended
 IP_PKTINFO = 8
 SOURCE_PORT = 6665
 
+# --pin: the receiver (every process of it) on one core, the generator on the
+# other, as DESIGN's reference figures were measured. None: unpinned.
+RECEIVER_CPUS: set[int] | None = None
+
+
+def _receiver_affinity() -> None:
+    if RECEIVER_CPUS is not None:
+        os.sched_setaffinity(0, RECEIVER_CPUS)  # inherited by its workers and threads
+
 
 def source_address(i: int) -> bytes:
     # 127.1.0.0/16 and up: never 127.0.0.1, so the receiver sees N distinct hosts.
@@ -112,7 +121,8 @@ class Receiver:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "netconsole", "listen", "--quiet", "--db", str(self.db),
              "-p", str(self.port), "-w", str(workers), "--http", f"127.0.0.1:{self.http}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=_receiver_affinity)
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             if b"listening on" in line:
@@ -191,7 +201,7 @@ class NetconsdReceiver(Receiver):
         self.out = tmp / "netconsd"
         self.proc = subprocess.Popen([script, str(self.port), str(self.out)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_receiver_affinity)
         time.sleep(1.0)
         self.pids = [self.proc.pid]
 
@@ -262,13 +272,20 @@ def main() -> None:
     ap.add_argument("--rates", default="2000,5000,10000,20000,40000,80000")
     ap.add_argument("--netconsd", metavar="RUN_SH",
                     help="measure facebook/netconsd instead: RUN_SH PORT OUTDIR starts it")
+    ap.add_argument("--pin", action="store_true",
+                    help="receiver on CPU 0, generator on CPU 1 (needs 2 cores)")
     args = ap.parse_args()
+    if args.pin:
+        global RECEIVER_CPUS
+        RECEIVER_CPUS = {0}
+        os.sched_setaffinity(0, {1})
     rates = [int(r) for r in args.rates.split(",")]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; receiver: "
           + (f"netconsd via {args.netconsd}" if args.netconsd
              else f"netconsole listen, {args.workers} workers, SQLite")
-          + f"; generator: Python, IP_PKTINFO sources; {args.fragmented:.0%} fragmented")
+          + f"; generator: Python, IP_PKTINFO sources; {args.fragmented:.0%} fragmented"
+          + ("; receiver pinned to CPU 0, generator to CPU 1" if args.pin else ""))
     rows = [measure(int(n), args.workers, rates, args.duration, args.fragmented, args.netconsd)
             for n in args.senders.split(",")]
     print("\n| senders | loss-free records/s | receiver CPU s per million | RSS MiB | "
