@@ -3,16 +3,18 @@
 The loop waits on its sockets (poll) until data, a stream deadline or the
 batch interval; takes every waiting datagram in `recvmmsg` batches; feeds
 them to the StreamTable; and once per `batch_interval` (or every
-`MAX_BATCH` events) commits the events, with the touched senders' stream
-states, in one store transaction. Only after that commit are records shown
-or written to `--jsonl`: what was shown is stored.
+`MAX_BATCH` events) commits the events in one store transaction, with the
+stream states of the senders that changed more than STATE_EVERY ago. Only
+after that commit are records shown or written to `--jsonl`: what was shown
+is stored.
 
 Incidents: each batch of stream events goes through the IncidentTable as it
 leaves the StreamTable, so the incidents (and silences) it finds sit among
 their records and are committed in the same transaction; after the commit
 they go to the AlertManager's queue (its own thread: a slow webhook never
-stalls the receiver). The loop also wakes for the detectors' deadlines
-(reports that stopped arriving, hosts gone silent).
+stalls the receiver); with several workers they go to the supervisor's
+AlertManager instead, which groups across workers. The loop also wakes for
+the detectors' deadlines (reports that stopped arriving, hosts gone silent).
 
 Signals: SIGTERM/SIGINT stop the loop and flush everything; SIGHUP re-reads
 the configuration file (allow list, quiet, jsonl, alert rules) and reopens
