@@ -6,12 +6,15 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from lab import ConsoleLine, compare, parse_console
 from lab._apt import _parse_deb822, _parse_one_line, debian_mirror
 from lab._guest import lab_rcs, printf_format
 from lab._initramfs import CpioWriter, gzip_archive
+from lab._qemu import BootResult
+from lab._run import died_before_init
 
 from netconsole.stream import Record, Sender
 from netconsole.wire import Mode
@@ -80,3 +83,15 @@ def test_printf_format_survives_busybox_printf() -> None:
 
 def test_lab_rcs_reads_the_last_value() -> None:
     assert lab_rcs("LABRC: a 0\nnoise\nLABRC: b 1\nLABRC: a 2\n") == {"a": 2, "b": 1}
+
+
+def test_died_before_init_only_when_the_scenario_never_started(tmp_path: Path) -> None:
+    def result(console: bytes, lab: bytes) -> BootResult:
+        return BootResult(workdir=tmp_path, console=console, lab=lab, returncode=0,
+                          seconds=1.0, timed_out=False)
+
+    early = b"[    1.3] Oops: int3: 0000 [#1]\n[    1.3] Kernel panic - not syncing: Fatal\n"
+    assert died_before_init(result(early, b""))
+    # a scenario that panics on purpose has printed its steps first
+    assert not died_before_init(result(early, b"LAB: crash now\n"))
+    assert not died_before_init(result(b"[    0.0] Linux version 7.2\n", b""))
