@@ -6,7 +6,7 @@
 docs/incidents.md for the configuration.
 """
 
-from netconsole.alerts._delivery import AlertManager
+from netconsole.alerts._delivery import AlertManager, with_rules
 from netconsole.alerts._grouping import Grouper, alertable
 from netconsole.alerts._message import Alert, incident_json
 from netconsole.alerts._rules import SILENCE, AlertRule, RuleError, parse_rule, parse_rules
@@ -22,4 +22,5 @@ __all__ = [
     "incident_json",
     "parse_rule",
     "parse_rules",
+    "with_rules",
 ]

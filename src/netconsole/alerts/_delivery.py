@@ -203,3 +203,17 @@ class AlertManager:
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip()[-200:]
             raise OSError(f"exit status {done.returncode}" + (f": {err}" if err else ""))
+
+
+def with_rules(manager: AlertManager | None, rules: tuple[AlertRule, ...], *,
+               start: bool) -> AlertManager | None:
+    """The manager for `rules`: the running one given the new rules (SIGHUP;
+    groups in progress keep theirs), a new one when the first rules appear
+    (started if `start`), None while there are no rules and no manager."""
+    if manager is not None:
+        manager.set_rules(rules)
+        return manager
+    if not rules:
+        return None
+    manager = AlertManager(rules)
+    return manager.start() if start else manager

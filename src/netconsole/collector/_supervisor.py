@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
-from netconsole.alerts import AlertManager, RuleError, parse_rules
+from netconsole.alerts import RuleError, parse_rules, with_rules
 from netconsole.collector._config import ListenConfig, parse_hostport
 from netconsole.collector._http import ApiServer
 from netconsole.collector._metrics import WorkerMetrics
@@ -230,7 +230,7 @@ class _Alerts:
             rules = parse_rules(cfg.extra.get("alerts"))
         except RuleError as exc:
             raise ListenError(str(exc)) from None
-        self.manager = AlertManager(rules).start() if rules else None
+        self.manager = with_rules(None, rules, start=True)
 
     def submit(self, events: list[Any]) -> None:
         if self.manager is not None:
@@ -245,10 +245,7 @@ class _Alerts:
         except Exception as exc:  # a bad edit must not stop the daemon
             self.announce(f"SIGHUP: keeping the old alert rules: {exc}")
             return
-        if self.manager is not None:
-            self.manager.set_rules(rules)
-        elif rules:
-            self.manager = AlertManager(rules).start()
+        self.manager = with_rules(self.manager, rules, start=True)
 
     def close(self) -> None:
         if self.manager is not None:

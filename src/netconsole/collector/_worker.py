@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules
+from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules, with_rules
 from netconsole.collector._config import ListenConfig
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
@@ -68,7 +68,7 @@ class Worker:
         self.report = report
         self.config_loader = config_loader
         self.counters = Counters()
-        self.table = StreamTable()
+        self.table = StreamTable(resume=self._resumed)
         self.sockets: list[Bound] = []
         self.stopping = False
         self._reload = False
@@ -143,12 +143,7 @@ class Worker:
                 print(f"netconsole listen: SIGHUP: keeping the old alert rules: {exc}",
                       file=sys.stderr)
             return
-        if self.alerts is not None:
-            self.alerts.set_rules(rules)
-        elif rules:
-            self.alerts = AlertManager(rules)
-            if self._opened:  # rules added by SIGHUP
-                self.alerts.start()
+        self.alerts = with_rules(self.alerts, rules, start=self._opened)  # open() starts it
 
     def _is_allowed(self, host: str) -> bool:
         ok = self._allowed.get(host)
@@ -245,14 +240,18 @@ class Worker:
                     c.rejected["too_large"] += 1
                     continue
                 sender = Sender(host=host, port=port, local_port=local_port)
-                if self._resume and sender not in table.streams and sender in self._resume:
-                    self._resume.discard(sender)  # a sender the store knows, back after a restart
-                    assert self.sink is not None
-                    state, since = self.sink.resume_stream(sender)
-                    table.restore(sender, state, since)
                 table.feed(sender, payload, now)
                 if sender not in self._dirty:
                     self._dirty[sender] = now
+
+    def _resumed(self, sender: Sender) -> tuple[dict[str, Any], list[Record]] | None:
+        """The table's `resume`: a sender the store knew at start, back after a
+        restart, continues from its saved state and the records stored since."""
+        if sender not in self._resume:
+            return None
+        self._resume.discard(sender)
+        assert self.sink is not None
+        return self.sink.resume_stream(sender)
 
     def flush(self) -> None:
         """Commit what is pending, then show it."""
@@ -313,9 +312,7 @@ class Worker:
         now = time.time()
         self.table.flush(now)
         self._pending.extend(self.incidents.process(self.table.events(), now))
-        for s in self.table.streams:
-            self._dirty.setdefault(s, 0.0)
-        self._dirty = dict.fromkeys(self._dirty, 0.0)  # everything is due now
+        self._dirty = dict.fromkeys([*self._dirty, *self.table.streams], 0.0)  # all due now
         self.flush()
         if self.alerts is not None:
             self.alerts.close()

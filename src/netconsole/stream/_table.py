@@ -17,7 +17,7 @@ Sans-IO like the streams: the caller passes `now` and drains `events()`.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from netconsole.stream._sender import SenderStream
@@ -25,6 +25,9 @@ from netconsole.stream.events import Event, Record, Sender
 
 # Reassembly memory over all senders: 64 MiB is ~65,000 records in flight.
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+Resume = Callable[[Sender], "tuple[dict[str, Any], Iterable[Record]] | None"]
+"""See `StreamTable.resume`."""
+
 # Streams kept at once; an idle stream costs about 500 bytes.
 MAX_SENDERS = 1_000_000
 
@@ -33,8 +36,11 @@ class StreamTable:
     """Routes datagrams to per-sender streams and runs their timers."""
 
     def __init__(self, *, max_buffered: int = MAX_BUFFERED_BYTES,
-                 max_senders: int = MAX_SENDERS) -> None:
+                 max_senders: int = MAX_SENDERS, resume: Resume | None = None) -> None:
         self.streams: dict[Sender, SenderStream] = {}
+        # Asked once per sender it does not hold: a saved state and the records
+        # stored after it (a restarted receiver), or None for a new stream.
+        self.resume = resume
         self.max_buffered = max_buffered
         self.max_senders = max_senders
         self._heap: list[tuple[float, int, Sender]] = []
@@ -50,16 +56,21 @@ class StreamTable:
         if stream is None:
             if len(self.streams) >= self.max_senders:
                 self._evict_idle()
-            stream = self.streams[sender] = SenderStream(sender)
+            saved = self.resume(sender) if self.resume is not None else None
+            if saved is None:
+                stream = self.streams[sender] = SenderStream(sender)
+            else:
+                stream = self.restore(sender, *saved)
         stream.feed(payload, now)
         self._after(stream, now)
 
     def restore(self, sender: Sender, state: dict[str, Any],
-                stored_since: Iterable[Record] = ()) -> None:
+                stored_since: Iterable[Record] = ()) -> SenderStream:
         """Bring back a stream saved with `SenderStream.snapshot` (a restarted
         receiver), caught up with the records stored after that snapshot."""
         stream = self.streams[sender] = SenderStream.restore(sender, state)
         stream.replay(stored_since)
+        return stream
 
     def expire(self, now: float) -> None:
         """Run every timer that is due at `now`."""
