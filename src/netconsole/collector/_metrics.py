@@ -33,6 +33,7 @@ class Counters(Tally):
     store_seconds: float = 0.0
     store_errors: int = 0
     stored_records: int = 0
+    express_records: int = 0  # of the stored records, those the C express lane took
     incidents: Counter[str] = field(default_factory=Counter)
     silences: int = 0
 
@@ -75,6 +76,8 @@ class WorkerMetrics(Collector):
             ("bytes", "UDP payload bytes received", "bytes"),
             ("records", "records reassembled", "records"),
             ("stored_records", "records committed to the store", "stored_records"),
+            ("express_records", "stored records the C express lane took whole",
+             "express_records"),
             ("duplicates", "records or fragments seen twice", "duplicates"),
             ("incomplete", "records emitted without all their fragments", "incomplete"),
             ("reboots", "sender reboots detected", "reboots"),

@@ -23,6 +23,7 @@ the jsonl file.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -31,17 +32,29 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules, with_rules
 from netconsole.collector._config import ListenConfig
+from netconsole.collector._express import Express
+from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
 from netconsole.collector._sockets import BatchReceiver, Bound, kernel_drops, open_udp
 from netconsole.incidents import DetectorConfig, Incident, IncidentTable, Output, Silence
 from netconsole.records_json import record_to_json
-from netconsole.store import RecordSink, Retention, open_store, parse_duration, parse_size
-from netconsole.stream import Record, Sender, StreamTable
+from netconsole.store import (
+    PrebuiltRecords,
+    RecordSink,
+    Retention,
+    open_store,
+    parse_duration,
+    parse_size,
+)
+from netconsole.stream import Reboot, Record, Sender, StreamTable
+
+if TYPE_CHECKING:
+    from netconsole.collector._lane import Receiver
 
 # Events in one transaction at most; a burst is written in several.
 MAX_BATCH = 5000
@@ -78,7 +91,7 @@ class Worker:
         self._allowed: dict[str, bool] = {}
         self._jsonl: IO[str] | None = None
         self._live: LiveView | None = None
-        self._pending: list[Output] = []
+        self._pending: list[Output | PrebuiltRecords] = []
         # Senders whose state changed since it was saved, with when it first did
         # (insertion order is that order, so the due ones are at the front).
         self._dirty: dict[Sender, float] = {}
@@ -89,6 +102,8 @@ class Worker:
         self._alerts_out = alerts_out
         self._opened = False
         self._rule_error: str | None = None
+        # The C express lane (collector/_express.py), when built and the sink has host ids.
+        self.express: Express | None = None
         self._apply_config(cfg)
 
     # -- setup ------------------------------------------------------------------------
@@ -111,11 +126,18 @@ class Worker:
             self.sink = open_store(self.cfg.db, retention=retention,
                                    silent_after=self.cfg.silent_after)
         self._resume = self.sink.known_senders()
+        if express_available() and hasattr(self.sink, "committed_host"):
+            self.express = Express(self.table, self.incidents, self.sink)
+            self.table.before_evict = self.express.sync_all
+            self.table.evicted = self.express.drop
         self._opened = True
         if self.alerts is not None:
             self.alerts.start()
 
     def _apply_config(self, cfg: ListenConfig) -> None:
+        if getattr(self, "express", None) is not None:
+            assert self.express is not None
+            self.express.drop_all()  # the allow list may have changed
         self.cfg = cfg
         self._allow = [ipaddress.ip_network(c, strict=False) for c in cfg.allow]
         self._allowed = {}
@@ -175,10 +197,17 @@ class Worker:
     def run(self) -> None:
         """Receive until told to stop, then flush everything."""
         poller = select.poll()
-        receivers: dict[int, tuple[BatchReceiver, int]] = {}
+        receivers: dict[int, tuple[Callable[[float], None], int]] = {}
         for b in self.sockets:
-            poller.register(b.sock.fileno(), select.POLLIN)
-            receivers[b.sock.fileno()] = (BatchReceiver(b.sock), b.port)
+            fd = b.sock.fileno()
+            poller.register(fd, select.POLLIN)
+            receive: Callable[[float], None]
+            if self.express is not None:
+                receive = functools.partial(
+                    self._receive_express, self.express.receiver(fd, b.port), b.port)
+            else:
+                receive = functools.partial(self._receive, BatchReceiver(b.sock), b.port)
+            receivers[fd] = (receive, b.port)
         next_flush = time.time() + self.cfg.batch_interval
         next_report = time.time() + 1.0
         next_retention = time.time() + 5.0
@@ -198,14 +227,18 @@ class Worker:
                 self._reload_config()
             now = time.time()
             for fd, _ in ready:
-                self._receive(*receivers[fd], now)
+                receivers[fd][0](now)
             deadline = self.table.next_deadline()
             if deadline is not None and deadline <= now:
                 self.table.expire(now)
             self._pending.extend(self.incidents.process(self.table.events(), now))
             incident_deadline = self.incidents.next_deadline()
             if incident_deadline is not None and incident_deadline <= now:
-                self._pending.extend(self.incidents.expire(now))
+                decided = self.incidents.expire(now)
+                self._pending.extend(decided)
+                if self.express is not None:
+                    for event in decided:  # a silence: its end must be seen record by record
+                        self.express.drop(event.sender)
             if self._pending and (now >= next_flush or len(self._pending) >= MAX_BATCH):
                 self.flush()
                 next_flush = now + self.cfg.batch_interval
@@ -244,6 +277,54 @@ class Worker:
                 if sender not in self._dirty:
                     self._dirty[sender] = now
 
+    def _receive_express(self, rx: Receiver, local_port: int, now: float) -> None:
+        """`_receive` with the express lane: the C receiver turns the common
+        records into store rows itself and hands out the rest, in order."""
+        express, table, c, pending = self.express, self.table, self.counters, self._pending
+        assert express is not None
+        allow = bool(self._allow)
+        taken = 0
+        while True:
+            item = rx.step(now, taken < RECV_BUDGET)
+            if item is None:
+                break
+            if isinstance(item, list):
+                taken += len(item)
+                pending.append(PrebuiltRecords(item))
+                continue
+            taken += 1
+            payload, host, port, truncated, key, lane = item
+            if lane is not None:
+                counted = express.retire(lane, now)
+                if counted is not None:
+                    pending.append(counted)
+            if allow and not self._is_allowed(host):
+                c.rejected["not_allowed"] += 1
+                continue
+            sender = Sender(host=host, port=port, local_port=local_port)
+            rebooted = False
+            if truncated:
+                c.rejected["too_large"] += 1
+            else:
+                table.feed(sender, payload, now)
+                if sender not in self._dirty:
+                    self._dirty[sender] = now
+                events = table.events()
+                if events:
+                    rebooted = any(type(e) is Reboot for e in events)
+                    pending.extend(self.incidents.process(events, now))
+            express.settle(sender, key, lane, wait=rebooted)
+        datagrams, size = rx.counts()
+        c.datagrams += datagrams
+        c.bytes += size
+        touched = rx.touched()
+        if touched:
+            express.took(touched, now)
+            dirty = self._dirty
+            for lane in touched:
+                if lane.sender not in dirty:
+                    dirty[lane.sender] = now
+
     def _resumed(self, sender: Sender) -> tuple[dict[str, Any], list[Record]] | None:
         """The table's `resume`: a sender the store knew at start, back after a
         restart, continues from its saved state and the records stored since."""
@@ -255,6 +336,10 @@ class Worker:
 
     def flush(self) -> None:
         """Commit what is pending, then show it."""
+        if self.express is not None:
+            counted = self.express.counted()
+            if counted is not None:
+                self._pending.append(counted)
         events, self._pending = self._pending, []
         if not events:
             return
@@ -274,33 +359,63 @@ class Worker:
         c = self.counters
         c.store_seconds += time.perf_counter() - t0
         c.store_batches += 1
+        unshown = 0  # express records counted here, not as Record events below
+        outputs: list[Output]
+        if self.express is not None:
+            self.express.after_commit()
+            prebuilt = sum(len(e.rows) for e in events if isinstance(e, PrebuiltRecords))
+            c.express_records += prebuilt
+            if self._jsonl is not None or self._live is not None:
+                outputs = self._with_records(events)
+            else:
+                outputs = [e for e in events if not isinstance(e, PrebuiltRecords)]
+                unshown = prebuilt
+        else:
+            outputs = cast(list[Output], events)  # only the express lane makes PrebuiltRecords
         if self.alerts is not None:
-            self.alerts.submit(events)  # only now: an alert is for a stored incident
+            self.alerts.submit(outputs)  # only now: an alert is for a stored incident
         elif self._alerts_out is not None:
-            picked = [e for e in events if alertable(e)]
+            picked = [e for e in outputs if alertable(e)]
             if picked:
                 self._alerts_out(picked)
-        stream_events = [e for e in events if not isinstance(e, (Incident, Silence))]
+        stream_events = [e for e in outputs if not isinstance(e, (Incident, Silence))]
         c.count(stream_events)
-        c.count_incidents(events)
+        c.count_incidents(outputs)
         records = [e for e in stream_events if type(e) is Record]
-        c.stored_records += len(records)
+        c.records += unshown
+        c.stored_records += len(records) + unshown
         if self._jsonl is not None and records:
             self._jsonl.write("".join(json.dumps(record_to_json(r), ensure_ascii=False) + "\n"
                                       for r in records))
             self._jsonl.flush()
         if self._live is not None:
-            self._live.show(events)
+            self._live.show(outputs)
+
+    def _with_records(self, events: list[Output | PrebuiltRecords]) -> list[Output]:
+        """The batch with each `PrebuiltRecords` replaced by its Records, to show."""
+        assert self.express is not None
+        out: list[Output] = []
+        for e in events:
+            if isinstance(e, PrebuiltRecords):
+                out.extend(self.express.records(e))
+            else:
+                out.append(e)
+        return out
 
     def _due_states(self, now: float) -> dict[Sender, dict[str, Any]]:
         """Snapshots of the senders whose state changed more than STATE_EVERY ago."""
         due: dict[Sender, dict[str, Any]] = {}
         taken: list[Sender] = []
         streams = self.table.streams
+        lanes = self.express.of if self.express is not None else {}
         for sender, since in self._dirty.items():
             if since > now - STATE_EVERY:
                 break
             taken.append(sender)
+            lane = lanes.get(sender)
+            if lane is not None and lane.active:
+                assert self.express is not None
+                self.express.sync(lane)
             stream = streams.get(sender)
             if stream is not None:
                 due[sender] = stream.snapshot()
@@ -310,6 +425,8 @@ class Worker:
 
     def close(self) -> None:
         now = time.time()
+        if self.express is not None:
+            self.express.sync_all()
         self.table.flush(now)
         self._pending.extend(self.incidents.process(self.table.events(), now))
         self._dirty = dict.fromkeys([*self._dirty, *self.table.streams], 0.0)  # all due now

@@ -183,6 +183,19 @@ class IncidentDetector:
         elif isinstance(event, Reboot):
             self._reboot(now)
 
+    @property
+    def busy(self) -> bool:
+        """A report is open or a silence is on: every record must come here."""
+        return bool(self._lanes) or self._silence is not None
+
+    def took(self, count: int, now: float, name: bytes | None) -> None:
+        """`count` records received at `now` that start nothing (the trigger
+        does not match), while not `busy`: what `take` would do, in one step."""
+        if name is not None:
+            self.name = name.decode("utf-8", "replace")
+        self._activity(now)
+        self._window_count += count - 1  # same `now`: the window cannot roll again
+
     def _record(self, record: Record, now: float) -> None:
         if record.fields:
             name = record.field(b"hostname")

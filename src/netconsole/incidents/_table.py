@@ -80,6 +80,23 @@ class IncidentTable:
             self._schedule(sender)
         return out
 
+    def took(self, sender: Sender, count: int, now: float, name: bytes | None) -> None:
+        """`count` records of `sender` that start nothing, received at `now`
+        (the receiver's express lane): counted as `process` would count them."""
+        detector = self.detectors.get(sender)
+        if detector is None:
+            detector = self.detectors[sender] = IncidentDetector(sender, self.config)
+        detector.took(count, now, name)
+        if sender not in self._queued:
+            # Activity only moves a detector's deadlines later: a queued entry
+            # fires no later than needed, and `expire` queues the next one.
+            self._schedule(sender)
+
+    def busy(self, sender: Sender) -> bool:
+        """Whether `sender`'s records must all pass through `process`."""
+        detector = self.detectors.get(sender)
+        return detector is not None and detector.busy
+
     def next_deadline(self) -> float | None:
         """The earliest time `expire` has work, or None."""
         heap = self._heap

@@ -7,7 +7,7 @@ interface.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from netconsole.stream.events import Record, Sender
@@ -197,3 +197,19 @@ class IncidentGroup:
     last: float
     latest_id: int
     host_names: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class PrebuiltRecords:
+    """Records already in `INSERT_RECORD` form, host id first and boot last,
+    as `(host_id, *record_to_row(record), boot)`: the receiver's express lane
+    builds them in C (collector/_express.py). They go into a batch among the
+    stream events, in arrival order.
+
+    `hosts` is what they add to each host: (sender, records, first received,
+    last received, the newest `hostname=` value or None, the release or None).
+    """
+
+    rows: list[tuple[Any, ...]]
+    hosts: list[tuple[Sender, int, float, float, bytes | None, str | None]] = field(
+        default_factory=list)

@@ -11,7 +11,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from netconsole.incidents import Output
-from netconsole.store._model import HostInfo, RetentionResult, StoredEvent, StoredRecord
+from netconsole.store._model import (
+    HostInfo,
+    PrebuiltRecords,
+    RetentionResult,
+    StoredEvent,
+    StoredRecord,
+)
 from netconsole.stream.events import Record, Sender
 
 
@@ -19,7 +25,9 @@ class RecordSink(Protocol):
     """Where the collector's writer puts each batch of stream events."""
 
     def apply(
-        self, events: Sequence[Output], states: Mapping[Sender, Mapping[str, Any]] | None = None
+        self,
+        events: Sequence[Output | PrebuiltRecords],
+        states: Mapping[Sender, Mapping[str, Any]] | None = None,
     ) -> None:
         """Store one batch atomically; durable once this returns."""
         ...
@@ -38,6 +46,12 @@ class RecordSink(Protocol):
 
     def resume_stream(self, sender: Sender) -> tuple[dict[str, Any], list[Record]]:
         """A sender's saved snapshot and the records stored after it, to replay."""
+        ...
+
+    def committed_host(self, sender: Sender) -> tuple[int, int] | None:
+        """(host id, boot number) of `sender` as committed, or None when this
+        sink has not written it yet or has no ids (then `PrebuiltRecords`, which
+        carry them, cannot be made for it)."""
         ...
 
     def enforce_retention(self, now: float) -> RetentionResult:

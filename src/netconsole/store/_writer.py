@@ -38,14 +38,19 @@ from typing import Any, Literal
 
 from netconsole.incidents import Incident, IncidentEvent, Phase, Silence
 from netconsole.store._codec import (
+    INSERT_PREBUILT,
     INSERT_RECORD,
     RECORD_COLUMNS,
-    RecordRow,
     record_to_row,
     row_to_stored,
 )
 from netconsole.store._errors import StoreError
-from netconsole.store._model import DEFAULT_SILENT_AFTER, Retention, RetentionResult
+from netconsole.store._model import (
+    DEFAULT_SILENT_AFTER,
+    PrebuiltRecords,
+    Retention,
+    RetentionResult,
+)
 from netconsole.store._paths import default_db_path
 from netconsole.store._reader import SQLiteReader, open_reader
 from netconsole.store._schema import migrate
@@ -321,9 +326,13 @@ class SQLiteStore:
         pending[sender] = (row[0], row[1])
         return pending[sender]
 
+    def committed_host(self, sender: Sender) -> tuple[int, int] | None:
+        """(host id, boot) of `sender` as committed by this store, or None."""
+        return self._hosts.get(sender)
+
     def apply(
         self,
-        events: Sequence[Event | IncidentEvent],
+        events: Sequence[Event | IncidentEvent | PrebuiltRecords],
         states: Mapping[Sender, Mapping[str, Any]] | None = None,
     ) -> None:
         """Store a batch of stream events, and optionally stream states, atomically.
@@ -332,6 +341,8 @@ class SQLiteStore:
         the records after it. Records are inserted; `Gap`, `Reboot` and
         `Incomplete` are inserted into `events` and counted on the host;
         `Duplicate` and `Rejected` are only counted (they can come in floods).
+        `PrebuiltRecords` are inserted as they are, in their place among the
+        other records, and counted on their hosts.
         `Incident` events (from `netconsole.incidents`, placed among the
         records that made them) are upserted into `incidents` by key, with the
         boot number and record ids of their records; `Silence` events become
@@ -354,11 +365,18 @@ class SQLiteStore:
         # Everything that needs no database is done before taking the write
         # lock, so that several writer processes hold it as briefly as possible.
         deltas: dict[Sender, _HostDelta] = {}
-        records: list[tuple[_HostDelta, int, RecordRow]] = []  # (host, reboots before, row)
+        # (host, reboots before, row), or (None, 0, rows) for PrebuiltRecords' rows.
+        records: list[tuple[_HostDelta | None, int, Any]] = []
         others: list[tuple[_HostDelta, tuple[float, str, str]]] = []
         incidents: list[tuple[Sender, int, dict[str, Any]]] = []  # (sender, reboots before, row)
         silences: list[tuple[Sender, tuple[float, str, str]]] = []
         for event in events:
+            if type(event) is PrebuiltRecords:
+                if event.rows:
+                    records.append((None, 0, event.rows))
+                self._count_prebuilt(event, deltas)
+                continue
+            assert not isinstance(event, PrebuiltRecords)
             sender = event.sender
             if isinstance(event, Incident):
                 known = deltas.get(sender)
@@ -413,14 +431,11 @@ class SQLiteStore:
         with self.atomic() as conn:
             for sender, delta in deltas.items():
                 delta.id, delta.boot = self._host(sender, pending)
-            first_id = 0
+            ids: dict[tuple[int, Any, Any], int] = {}
             if records:
-                first_id = self._insert_records(
-                    conn,
-                    [(d.id, *row, d.boot + reboots) for d, reboots, row in records],
-                )
+                ids = self._insert_records(conn, records)
             if incidents:
-                self._upsert_incidents(conn, incidents, records, first_id, pending)
+                self._upsert_incidents(conn, incidents, ids, pending)
             if silences:
                 conn.executemany(
                     "INSERT INTO events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)",
@@ -450,24 +465,32 @@ class SQLiteStore:
         for sender, delta in deltas.items():
             self._hosts[sender] = (delta.id, delta.boot + delta.reboots)
 
+    @staticmethod
+    def _count_prebuilt(batch: PrebuiltRecords, deltas: dict[Sender, _HostDelta]) -> None:
+        for sender, count, first, last, name, release in batch.hosts:
+            delta = deltas.get(sender)
+            if delta is None:
+                delta = deltas[sender] = _HostDelta(first=first, last=last)
+            else:
+                delta.seen(first)
+                delta.seen(last)
+            delta.records += count
+            delta.last_record = max(delta.last_record or last, last)
+            if release is not None:
+                delta.release = release
+            if name is not None:
+                delta.name = name.decode("utf-8", "replace")
+
     def _upsert_incidents(
         self,
         conn: sqlite3.Connection,
         incidents: list[tuple[Sender, int, dict[str, Any]]],
-        records: list[tuple[_HostDelta, int, RecordRow]],
-        first_id: int,
+        ids: dict[tuple[int, Any, Any], int],
         pending: dict[Sender, tuple[int, int]],
     ) -> None:
-        """Upsert incident rows, linking them to this batch's records by id.
-
-        The batch's records got consecutive ids from `first_id` (one
-        `executemany` into a table without AUTOINCREMENT); an incident's
-        first record is in the batch that opened it, its last in the batch
-        that last extended it, so (host, seq, received) finds both.
-        """
-        ids: dict[tuple[int, Any, Any], int] = {}
-        for offset, (delta, _, row) in enumerate(records):
-            ids[(delta.id, row[_ROW_SEQ], row[_ROW_RECEIVED])] = first_id + offset
+        """Upsert incident rows, linking them to this batch's records by id:
+        an incident's first record is in the batch that opened it, its last in
+        the batch that last extended it, so (host, seq, received) finds both."""
         rows = []
         for sender, reboots, params in incidents:
             host_id, boot = self._host(sender, pending)
@@ -483,20 +506,41 @@ class SQLiteStore:
         conn.executemany(_UPSERT_INCIDENT, rows)
 
     @staticmethod
-    def _insert_records(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> int:
-        """Insert a batch and index it for FTS in one statement (see m002_fts).
+    def _insert_records(
+        conn: sqlite3.Connection, records: list[tuple[_HostDelta | None, int, Any]]
+    ) -> dict[tuple[int, Any, Any], int]:
+        """Insert a batch in order and index it for FTS in one statement (see
+        m002_fts). Returns the id of each record made here (not prebuilt) by
+        (host id, seq, received), for incidents to link to.
 
-        Returns the id of the first row inserted (the others follow it).
+        The rows get consecutive ids (a table without AUTOINCREMENT, in one
+        transaction); runs of prebuilt and ordinary rows each go in one
+        `executemany` of their own statement.
         """
         before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
         conn.execute("UPDATE _fts_deferred SET deferred = 1")
-        conn.executemany(INSERT_RECORD, rows)
+        ids: dict[tuple[int, Any, Any], int] = {}
+        position = int(before) + 1
+        run: list[tuple[Any, ...]] = []
+        for delta, reboots, row in records:
+            if delta is None:  # PrebuiltRecords' rows
+                if run:
+                    conn.executemany(INSERT_RECORD, run)
+                    run = []
+                conn.executemany(INSERT_PREBUILT, row)
+                position += len(row)
+            else:
+                ids[(delta.id, row[_ROW_SEQ], row[_ROW_RECEIVED])] = position
+                run.append((delta.id, *row, delta.boot + reboots))
+                position += 1
+        if run:
+            conn.executemany(INSERT_RECORD, run)
         conn.execute(
             "INSERT INTO records_fts (rowid, text) SELECT id, text FROM records WHERE id > ?",
             (before,),
         )
         conn.execute("UPDATE _fts_deferred SET deferred = 0")
-        return int(before) + 1
+        return ids
 
     def save_stream_states(self, states: Mapping[Sender, Mapping[str, Any]]) -> None:
         """Save each sender's opaque stream state (its `snapshot()`), in one transaction."""

@@ -175,6 +175,39 @@ class SenderStream:
         n = len(self._basic_buf) if self._basic_buf is not None else 0
         return n + (self._frags.buffered_bytes if self._frags is not None else 0)
 
+    # -- the receiver's express lane ---------------------------------------------
+
+    def express_state(self) -> tuple[int, int, str | None, int, int, float] | None:
+        """When the only record this stream can take without an event is the
+        next one in order: (seq top, its ts_usec, release, msgid top + base or -1,
+        msgid base, last_seen). None while anything else is pending: a hole, a
+        partial record, basic mode.
+
+        The receiver's express lane (collector/_express.py) takes such records
+        without this object, then catches it up with `express_advance`.
+        """
+        seq, msgid = self.seq, self._msgid
+        if (self.mode is not Mode.EXTENDED or seq.top is None or seq.holes
+                or self.last_seen is None or self._basic_buf is not None
+                or (self._frags is not None and self._frags.pending)):
+            return None
+        if msgid is not None and (msgid.top is None or msgid.holes):
+            return None
+        return (seq.top, self.top_ts, self.release,
+                msgid.top if msgid is not None and msgid.top is not None else -1,
+                self._msgid_base, self.last_seen)
+
+    def express_advance(self, seq: int, ts_usec: int, msgid: int, last_seen: float) -> None:
+        """What `feed` would have left after the express lane's records: every seq
+        up to `seq` (and msgid up to `msgid`, -1: none) arrived, each the next."""
+        if seq > (self.seq.top or 0):
+            self.seq.advance_to(seq)
+            self.top_ts = ts_usec
+        if msgid >= 0 and self._msgid is not None:
+            self._msgid.advance_to(msgid)
+        if self.last_seen is None or last_seen > self.last_seen:
+            self.last_seen = last_seen
+
     # -- persistence ------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:

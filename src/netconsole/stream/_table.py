@@ -41,6 +41,10 @@ class StreamTable:
         # Asked once per sender it does not hold: a saved state and the records
         # stored after it (a restarted receiver), or None for a new stream.
         self.resume = resume
+        # Told before the table picks a stream to evict (to bring every
+        # stream's last_seen up to date) and which one it evicted.
+        self.before_evict: Callable[[], None] | None = None
+        self.evicted: Callable[[Sender], None] | None = None
         self.max_buffered = max_buffered
         self.max_senders = max_senders
         self._heap: list[tuple[float, int, Sender]] = []
@@ -141,7 +145,11 @@ class StreamTable:
             total -= held
 
     def _evict_idle(self) -> None:
+        if self.before_evict is not None:
+            self.before_evict()
         oldest = min(self.streams.values(), key=lambda s: s.last_seen or 0.0)
         del self.streams[oldest.sender]
         self._buffered.pop(oldest.sender, None)
         self.evicted_senders += 1
+        if self.evicted is not None:
+            self.evicted(oldest.sender)

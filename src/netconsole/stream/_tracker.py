@@ -91,6 +91,16 @@ class SeqTracker:
                 break
         return []
 
+    def advance_to(self, n: int) -> None:
+        """`observe` of every number from `top + 1` to `n`, each the next one, in
+        one step (what the receiver's express lane took); needs no open hole."""
+        assert self.top is not None and not self.holes
+        k = n - self.top
+        if k <= 0:
+            return
+        self.seen = _MASK if k >= WINDOW else ((self.seen << k) | ((1 << k) - 1)) & _MASK
+        self.top = n
+
     def _overflow(self) -> list[tuple[int, int]]:
         out = []
         assert self.top is not None

@@ -1,0 +1,209 @@
+"""The receiver's express lane: the common record in C, everything else in Python.
+
+Theory of operation
+-------------------
+Nearly every datagram a receiver gets is the next extended record of a sender
+it already knows: whole, nothing escaped, starting no incident. For such a
+record the ordinary path (wire decode, SenderStream, IncidentTable, store
+codec) spends about 40 µs to conclude "seq went up by one" and build one
+INSERT row. The C module `_lane` receives with recvmmsg(2), recognises exactly
+that record, and builds the row itself in about 1 µs. Anything else comes out
+of `Receiver.step` as a datagram for the ordinary path, in arrival order.
+
+A `Lane` holds what C needs of a sender: its stream's seq, ts, release and
+msgid (`SenderStream.express_state`) and its committed host id and boot.
+`settle` gives a sender a lane after the ordinary path has handled one of its
+datagrams, when the stream is then in that plain state, its incident detector
+is not busy, and its host row is committed (a new host, or one whose reboot is
+not yet committed, waits for the next commit: `after_commit`).
+
+While a lane is active its SenderStream and IncidentDetector fall behind:
+
+* `took` hands the detector the count of records C took (all at one `now`,
+  none matching the incident trigger), once per receive and before any later
+  record of that sender reaches it;
+* `sync` catches the stream up (`SenderStream.express_advance`): when a
+  datagram breaks the lane's rules (C makes the lane inactive and hands it
+  out with the datagram), before a state snapshot, before eviction, at close.
+
+Order: a sender's records taken by C reach the store before any of its later
+records taken by the ordinary path, because its lane is inactive from that
+datagram until `settle` runs after it. So `PrebuiltRecords` go into the
+pending batch where they arrived.
+
+Without the C module (no compiler at install) or with NETCONSOLE_EXPRESS=0,
+`available()` is False and the receiver takes the ordinary path for everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from netconsole.incidents import IncidentTable
+from netconsole.incidents._patterns import TRIGGER_BYTES
+from netconsole.store import PrebuiltRecords, RecordSink
+from netconsole.stream import Record, Sender, StreamTable
+from netconsole.wire import Flag, Mode
+
+_lane: ModuleType | None
+try:
+    from netconsole.collector import _lane
+except ImportError:  # built without a C compiler
+    _lane = None
+
+if TYPE_CHECKING:
+    from netconsole.collector._lane import Lane, Receiver
+
+_FLAGS = {flag.value: flag for flag in Flag}
+
+
+def available() -> bool:
+    """The C module is built and not switched off (NETCONSOLE_EXPRESS=0)."""
+    return _lane is not None and os.environ.get("NETCONSOLE_EXPRESS", "1") != "0"
+
+
+class Express:
+    """One worker's lanes, between its StreamTable, IncidentTable and store."""
+
+    def __init__(self, table: StreamTable, incidents: IncidentTable, sink: RecordSink) -> None:
+        assert _lane is not None
+        self.table = table
+        self.incidents = incidents
+        self.sink = sink
+        # Per local port (a Sender includes it), shared with that port's C receivers.
+        self.lanes: dict[int, dict[bytes, Lane]] = {}
+        self.of: dict[Sender, Lane] = {}
+        self._receivers: list[Receiver] = []
+        self._waiting: dict[Sender, bytes] = {}  # for the next commit
+        self._senders: dict[int, Sender] = {}  # host id -> sender, for `records`
+
+    def receiver(self, fd: int, local_port: int) -> Receiver:
+        assert _lane is not None
+        lanes = self.lanes.setdefault(local_port, {})
+        receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search)
+        self._receivers.append(receiver)
+        return receiver
+
+    # -- the C side's records -----------------------------------------------------
+
+    def took(self, lanes: list[Lane], now: float) -> None:
+        """Hand the detectors what `lanes` took (at `now`) since last time."""
+        took = self.incidents.took
+        for lane in lanes:
+            count = lane.fresh
+            if count:
+                lane.fresh = 0
+                took(lane.sender, count, now, lane.name)
+
+    def counted(self) -> PrebuiltRecords | None:
+        """What the lanes add to their hosts since last time, for the store's
+        batch (`PrebuiltRecords.hosts`), or None."""
+        return self._counted([lane for r in self._receivers for lane in r.batched()])
+
+    @staticmethod
+    def _counted(lanes: list[Lane]) -> PrebuiltRecords | None:
+        hosts = []
+        for lane in lanes:
+            if lane.batch:
+                hosts.append((lane.sender, lane.batch, lane.first, lane.last, lane.name,
+                              lane.release))
+                lane.batch = 0
+        return PrebuiltRecords([], hosts) if hosts else None
+
+    def records(self, batch: PrebuiltRecords) -> list[Record]:
+        """The Records the rows stand for (for the live view and `--jsonl`)."""
+        senders = self._senders
+        # The row is `store._codec.prebuilt_row`'s: '' stands for None.
+        return [
+            Record(sender=senders[row[0]], mode=Mode.EXTENDED, received=row[1],
+                   text=row[10].encode(), release=row[3] or None, facility=row[4],
+                   level=row[5], seq=row[6], ts_usec=row[7], flag=_FLAGS[row[8]],
+                   caller=row[9] or None,
+                   fields=tuple((k.encode(), v.encode()) for k, v in json.loads(row[11]))
+                   if row[11] else ())
+            for row in batch.rows
+        ]
+
+    # -- lanes ------------------------------------------------------------------------
+
+    def retire(self, lane: Lane, now: float) -> PrebuiltRecords | None:
+        """A datagram of `lane` broke its rules: catch its stream and detector up
+        before the ordinary path takes it (the lane stays, inactive, for `settle`).
+        Returns what the lane adds to its host so far, to go into the batch here,
+        before the records that may change the host's name or release."""
+        self.took([lane], now)
+        self.sync(lane)
+        return self._counted([lane])
+
+    def sync(self, lane: Lane) -> None:
+        """Bring the lane's stream up to what the lane took. Only while the lane
+        is active, or right after C made it inactive (`retire`): once the
+        ordinary path has moved the stream on, the lane's state is stale."""
+        stream = self.table.streams.get(lane.sender)
+        if stream is not None:
+            stream.express_advance(lane.seq, lane.ts, lane.msgid, lane.last)
+
+    def sync_all(self) -> None:
+        for lane in self.of.values():
+            if lane.active:
+                self.sync(lane)
+
+    def settle(self, sender: Sender, key: bytes, lane: Lane | None, *, wait: bool) -> None:
+        """After the ordinary path took a datagram of `sender` (that arrived with
+        `lane`, inactive, or none): (re)open its lane if it may have one now.
+
+        `wait`: the datagram made a reboot, whose boot number is not committed.
+        """
+        if wait or sender in self._waiting:
+            self._waiting[sender] = key
+            self.drop(sender)
+            return
+        stream = self.table.streams.get(sender)
+        state = stream.express_state() if stream is not None else None
+        if state is None or self.incidents.busy(sender):
+            if lane is not None:
+                self.drop(sender)
+            return
+        host = self.sink.committed_host(sender)
+        if host is None:
+            self._waiting[sender] = key
+            return
+        if lane is None:
+            lane = self.of.get(sender)
+        if lane is None:
+            assert _lane is not None
+            lane = _lane.Lane()
+            lane.sender = sender
+            lane.key = key
+            self.lanes[sender.local_port][key] = self.of[sender] = lane
+        seq, ts, release, msgid, msgid_base, last = state
+        lane.host_id, lane.boot = host
+        self._senders[lane.host_id] = sender
+        lane.seq, lane.ts, lane.release = seq, ts, release
+        lane.msgid, lane.msgid_base, lane.last = msgid, msgid_base, last
+        lane.active = 1
+
+    def drop(self, sender: Sender) -> None:
+        """Close `sender`'s lane, its stream caught up first if the lane is active."""
+        lane = self.of.pop(sender, None)
+        if lane is not None:
+            if lane.active:
+                lane.active = 0
+                self.sync(lane)
+            self.lanes[sender.local_port].pop(lane.key, None)
+
+    def drop_all(self) -> None:
+        for sender in list(self.of):
+            self.drop(sender)
+
+    def after_commit(self) -> None:
+        """Host rows and boots are committed: the waiting senders may have lanes."""
+        waiting, self._waiting = self._waiting, {}
+        for sender, key in waiting.items():
+            self.settle(sender, key, None, wait=False)
+
+    def stats(self) -> dict[str, Any]:
+        return {"lanes": len(self.of), "waiting": len(self._waiting)}

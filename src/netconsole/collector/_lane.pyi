@@ -1,0 +1,35 @@
+"""Types of the C express lane (`_lane.c`); see collector/_express.py."""
+
+from collections.abc import Callable
+from typing import Any
+
+from netconsole.stream import Sender
+
+DATAGRAM_MAX: int
+
+class Lane:
+    sender: Sender
+    key: bytes
+    host_id: int
+    boot: int
+    release: str | None
+    name: bytes | None
+    seq: int
+    ts: int
+    msgid: int
+    msgid_base: int
+    last: float
+    active: int
+    fresh: int
+    batch: int
+    first: float
+
+Datagram = tuple[bytes, str, int, bool, bytes, Lane | None]
+
+class Receiver:
+    def __init__(self, fd: int, lanes: dict[bytes, Lane],
+                 trigger: Callable[[bytes], Any]) -> None: ...
+    def step(self, now: float, more: bool) -> list[tuple[Any, ...]] | Datagram | None: ...
+    def counts(self) -> tuple[int, int]: ...
+    def touched(self) -> list[Lane]: ...
+    def batched(self) -> list[Lane]: ...
