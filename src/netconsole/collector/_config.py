@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netconsole.collector._sockets import DEFAULT_RCVBUF
+
 DEFAULT_PORT = 6666  # the kernel's default target port (§2.1)
 
 
@@ -42,7 +44,7 @@ class ListenConfig:
     """Also write records as JSON lines to this file, or `-` for stdout."""
     quiet: bool = False
     """No live view of incoming records."""
-    rcvbuf: int = 8 * 1024 * 1024
+    rcvbuf: int = DEFAULT_RCVBUF
     """Socket receive buffer to ask for, bytes."""
     retain: str | None = None
     """Delete records older than this (`30d`, `12h`)."""

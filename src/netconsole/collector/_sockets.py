@@ -28,7 +28,9 @@ BATCH = 256
 # netconsole never sends more than 1000 bytes (§4.1); a larger datagram is
 # received cut at this size and rejected as too large.
 DATAGRAM_MAX = 2048
-DEFAULT_RCVBUF = 8 * 1024 * 1024
+# What waits here while a worker commits a batch, or when a fleet bursts (a bad
+# kernel push oopsing many hosts at once): ~60,000 small datagrams.
+DEFAULT_RCVBUF = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

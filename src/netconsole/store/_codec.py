@@ -39,7 +39,7 @@ INSERT_PREBUILT = (
 never None nor bool: the sqlite3 module binds exact int, float and str directly
 but runs its adapter protocol on anything else, which cost 2.5 µs per row. So
 NULL is sent as `''` or `-1` and turned back by NULLIF; a value that would
-collide (an empty `caller` or `taskname`) never takes this way."""
+collide (an empty `release`, `caller` or `taskname`) never takes this way."""
 
 RECORD_COLUMNS = (
     "r.id, h.address, h.port, h.local_port, h.name, r.received, r.mode, r.release,"
@@ -154,7 +154,7 @@ def prebuilt_row(record: Record, host_id: int, boot: int) -> tuple[Any, ...] | N
     (received, mode, release, facility, level, seq, ts_usec, flag, caller, text, text_raw,
      fields, header_extra, msgid, cpu, taskname, complete, missing) = row
     if (text_raw is not None or header_extra is not None or missing is not None
-            or not complete or caller == "" or taskname == "" or facility is None
+            or not complete or "" in (release, caller, taskname) or facility is None
             or level is None or seq is None or ts_usec is None):
         return None
     return (host_id, received, mode, release or "", facility, level, seq, ts_usec, flag,

@@ -68,6 +68,9 @@ from netconsole.stream.events import (
 
 Durability = Literal["process", "power"]
 
+CACHE_KIB = 32 * 1024
+WAL_CHECKPOINT_PAGES = 10_000
+
 LOW_WATER = 0.9
 """Size retention deletes down to this share of `max_bytes`, not just under it."""
 
@@ -104,6 +107,20 @@ UPDATE hosts SET
     release = coalesce(:release, release)
 WHERE id = :id
 """
+
+_UPDATE_HOST_RECORDS = """
+UPDATE hosts SET
+    records = records + ?1,
+    first_seen = min(coalesce(first_seen, ?2), ?2),
+    last_seen = max(coalesce(last_seen, ?3), ?3),
+    last_record = max(coalesce(last_record, ?4), ?4),
+    name = coalesce(NULLIF(?5, ''), name),
+    release = coalesce(NULLIF(?6, ''), release)
+WHERE id = ?7
+"""
+"""`_UPDATE_HOST` for the common batch of a host, only records: positional and
+with no None (see `INSERT_PREBUILT`), half the cost of the general one, which
+matters when every record of a batch comes from another host."""
 
 _UPSERT_INCIDENT = """
 INSERT INTO incidents (
@@ -207,6 +224,16 @@ class _HostDelta:
     def seen(self, at: float) -> None:
         self.first = min(self.first, at)
         self.last = max(self.last, at)
+
+    def plain(self) -> bool:
+        """Only records arrived: `_UPDATE_HOST_RECORDS` says it all."""
+        return (self.last_record is not None and self.name != "" and self.release != ""
+                and not (self.lost_seq or self.lost_msgid or self.dropped or self.duplicates
+                         or self.reboots or self.incomplete or self.rejected))
+
+    def lean_params(self) -> tuple[Any, ...]:
+        return (self.records, self.first, self.last, self.last_record, self.name or "",
+                self.release or "", self.id)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -446,7 +473,16 @@ class SQLiteStore:
                     "INSERT INTO events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)",
                     [(d.id, *row) for d, row in others],
                 )
-            conn.executemany(_UPDATE_HOST, [delta.params() for delta in deltas.values()])
+            full, lean = [], []
+            for delta in deltas.values():
+                if delta.plain():
+                    lean.append(delta.lean_params())
+                else:
+                    full.append(delta.params())
+            if lean:
+                conn.executemany(_UPDATE_HOST_RECORDS, lean)
+            if full:
+                conn.executemany(_UPDATE_HOST, full)
             if state_json:
                 # Each state is marked with the last record id and the boot it
                 # covers, so `resume_stream` knows which records to replay onto it.
@@ -802,6 +838,12 @@ def open_store(
                 raise StoreError(f"{resolved}: cannot use WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'power' else 'NORMAL'}")
         conn.execute("PRAGMA busy_timeout = 10000")
+        # The writer's B-trees (records, its indexes, FTS) stay in its cache,
+        # and the WAL is folded back 10x less often than SQLite's default, which
+        # writes pages that many batches change (index and FTS pages) once per
+        # checkpoint rather than each time: together ~10 % of a record's cost.
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         migrate(conn)
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{resolved or path}: {exc}") from exc
