@@ -44,7 +44,6 @@
 #define TS_BACK_TOLERANCE_USEC 30000000LL /* as _sender.TS_BACK_TOLERANCE_USEC */
 #define MAX_DIGITS 18                     /* fits an int64: longer goes the slow way */
 #define MAX_FIELDS 64
-#define NAMES_MAX 100000
 
 /* -- Lane ----------------------------------------------------------------- */
 
@@ -321,7 +320,6 @@ typedef struct {
     int fd;
     PyObject *lanes;   /* dict: raw sockaddr bytes -> Lane */
     PyObject *trigger; /* TRIGGER_BYTES.search */
-    PyObject *names;   /* dict: raw sockaddr bytes -> (host, port) */
     PyObject *now;     /* float of the current step */
     PyObject *touched; /* list: lanes whose `fresh` went from 0 to 1 */
     PyObject *batched; /* list: lanes whose `batch` went from 0 to 1 */
@@ -338,7 +336,6 @@ static PyObject *s_extended, *s_flag_none, *s_flag_cont, *s_flag_frag;
 static void Receiver_dealloc(Receiver *self) {
     Py_XDECREF(self->lanes);
     Py_XDECREF(self->trigger);
-    Py_XDECREF(self->names);
     Py_XDECREF(self->now);
     Py_XDECREF(self->touched);
     Py_XDECREF(self->batched);
@@ -357,10 +354,9 @@ static int Receiver_init(Receiver *self, PyObject *args, PyObject *kw) {
     Py_XSETREF(self->lanes, lanes);
     Py_INCREF(trigger);
     Py_XSETREF(self->trigger, trigger);
-    Py_XSETREF(self->names, PyDict_New());
     Py_XSETREF(self->touched, PyList_New(0));
     Py_XSETREF(self->batched, PyList_New(0));
-    if (self->names == NULL || self->touched == NULL || self->batched == NULL) return -1;
+    if (self->touched == NULL || self->batched == NULL) return -1;
     for (int i = 0; i < BATCH; i++) {
         self->iovs[i].iov_base = self->bufs[i];
         self->iovs[i].iov_len = DATAGRAM_MAX;
@@ -373,13 +369,11 @@ static int Receiver_init(Receiver *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* (host, port) of a raw sockaddr, cached; IPv4 on a dual-stack socket as plain IPv4. */
-static PyObject *host_port(Receiver *self, PyObject *key) {
-    PyObject *hp = PyDict_GetItemWithError(self->names, key);
-    if (hp != NULL || PyErr_Occurred()) {
-        Py_XINCREF(hp);
-        return hp;
-    }
+/* (host, port) of a raw sockaddr; IPv4 on a dual-stack socket as plain IPv4. Not
+   cached: only the Python path needs it, where it is a small part of the cost, and
+   a cache held ~200 bytes per sender. */
+static PyObject *host_port(PyObject *key) {
+    PyObject *hp;
     const char *raw = PyBytes_AS_STRING(key);
     char text[INET6_ADDRSTRLEN];
     const char *host = NULL;
@@ -402,12 +396,6 @@ static PyObject *host_port(Receiver *self, PyObject *key) {
     }
     if (host == NULL) host = "?";
     hp = Py_BuildValue("(si)", host, port);
-    if (hp == NULL) return NULL;
-    if (PyDict_GET_SIZE(self->names) > NAMES_MAX) PyDict_Clear(self->names);
-    if (PyDict_SetItem(self->names, key, hp) < 0) {
-        Py_DECREF(hp);
-        return NULL;
-    }
     return hp;
 }
 
@@ -578,7 +566,7 @@ static PyObject *Receiver_step(Receiver *self, PyObject *args) {
             Py_DECREF(key);
             return run;
         }
-        PyObject *hp = host_port(self, key);
+        PyObject *hp = host_port(key);
         if (hp == NULL) { Py_DECREF(key); goto error; }
         PyObject *payload = PyBytes_FromStringAndSize(data, len);
         if (payload == NULL) { Py_DECREF(hp); Py_DECREF(key); goto error; }

@@ -24,6 +24,7 @@ the jsonl file.
 from __future__ import annotations
 
 import functools
+import gc
 import ipaddress
 import json
 import os
@@ -66,6 +67,7 @@ RETENTION_EVERY = 60.0
 # fifth of the receiver's time. A restart after `kill -9` replays the records
 # stored since (SQLiteStore.resume_stream), so no gap or reboot is invented.
 STATE_EVERY = 30.0
+GC_THRESHOLD = 50_000
 
 
 class Worker:
@@ -196,6 +198,10 @@ class Worker:
 
     def run(self) -> None:
         """Receive until told to stop, then flush everything."""
+        # Each record allocates a few tuples; with the default threshold (700)
+        # the cyclic collector ran hundreds of times a second, scanning the young
+        # rows every time. The receiver makes few cycles: collect less often.
+        gc.set_threshold(GC_THRESHOLD, 20, 20)
         poller = select.poll()
         receivers: dict[int, tuple[Callable[[float], None], int]] = {}
         for b in self.sockets:

@@ -147,8 +147,8 @@ class IncidentDetector:
     # One per sender, kept while the sender is watched for silence: slots keep an
     # idle sender's cost down (DESIGN: memory per idle sender).
     __slots__ = (
-        "_coalesced", "_crash", "_crash_at", "_lanes", "_out", "_previous_count", "_recent",
-        "_silence", "_window_count", "_window_start", "config", "last_record", "name",
+        "_coalesced", "_crash", "_crash_at", "_lanes", "_name_raw", "_out", "_previous_count",
+        "_recent", "_silence", "_window_count", "_window_start", "config", "last_record", "name",
         "sender",
     )
 
@@ -167,6 +167,7 @@ class IncidentDetector:
         self._crash_at = 0.0
         self._silence: Silence | None = None
         self.name: str | None = None
+        self._name_raw: bytes | None = None  # what `took` last decoded into `name`
 
     # -- input ----------------------------------------------------------------------
 
@@ -191,7 +192,9 @@ class IncidentDetector:
     def took(self, count: int, now: float, name: bytes | None) -> None:
         """`count` records received at `now` that start nothing (the trigger
         does not match), while not `busy`: what `take` would do, in one step."""
-        if name is not None:
+        if name is not None and name is not self._name_raw:
+            # The lane keeps one bytes object until the name changes: decode once.
+            self._name_raw = name
             self.name = name.decode("utf-8", "replace")
         self._activity(now)
         self._window_count += count - 1  # same `now`: the window cannot roll again
@@ -201,6 +204,7 @@ class IncidentDetector:
             name = record.field(b"hostname")
             if name is not None:
                 self.name = name.decode("utf-8", "replace")
+                self._name_raw = None
         self._end_silence(now, rebooted=False)
         self._activity(now)
         if not self._lanes and TRIGGER_BYTES.search(record.text) is None:

@@ -546,7 +546,7 @@ class SQLiteStore:
         conn: sqlite3.Connection, records: list[tuple[_HostDelta | None, int, Any]]
     ) -> dict[tuple[int, Any, Any], int]:
         """Insert a batch in order and index it for FTS in one statement (see
-        m002_fts). Returns the id of each record made here (not prebuilt) by
+        m004_fts_by_the_writer). Returns the id of each record made here (not prebuilt) by
         (host id, seq, received), for incidents to link to.
 
         The rows get consecutive ids (a table without AUTOINCREMENT, in one
@@ -554,7 +554,6 @@ class SQLiteStore:
         `executemany` of their own statement.
         """
         before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
-        conn.execute("UPDATE _fts_deferred SET deferred = 1")
         ids: dict[tuple[int, Any, Any], int] = {}
         position = int(before) + 1
         run: list[tuple[Any, ...]] = []
@@ -575,7 +574,6 @@ class SQLiteStore:
             "INSERT INTO records_fts (rowid, text) SELECT id, text FROM records WHERE id > ?",
             (before,),
         )
-        conn.execute("UPDATE _fts_deferred SET deferred = 0")
         return ids
 
     def save_stream_states(self, states: Mapping[Sender, Mapping[str, Any]]) -> None:
