@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import os
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from netconsole.incidents import IncidentTable
 from netconsole.incidents._patterns import TRIGGER_BYTES
@@ -204,6 +204,3 @@ class Express:
         waiting, self._waiting = self._waiting, {}
         for sender, key in waiting.items():
             self.settle(sender, key, None, wait=False)
-
-    def stats(self) -> dict[str, Any]:
-        return {"lanes": len(self.of), "waiting": len(self._waiting)}

@@ -104,7 +104,7 @@ class Worker:
         self._alerts_out = alerts_out
         self._opened = False
         self._rule_error: str | None = None
-        # The C express lane (collector/_express.py), when built and the sink has host ids.
+        # The C express lane (collector/_express.py), when built (set in `open`).
         self.express: Express | None = None
         self._apply_config(cfg)
 
@@ -128,7 +128,7 @@ class Worker:
             self.sink = open_store(self.cfg.db, retention=retention,
                                    silent_after=self.cfg.silent_after)
         self._resume = self.sink.known_senders()
-        if express_available() and hasattr(self.sink, "committed_host"):
+        if express_available():
             self.express = Express(self.table, self.incidents, self.sink)
             self.table.before_evict = self.express.sync_all
             self.table.evicted = self.express.drop
@@ -137,8 +137,7 @@ class Worker:
             self.alerts.start()
 
     def _apply_config(self, cfg: ListenConfig) -> None:
-        if getattr(self, "express", None) is not None:
-            assert self.express is not None
+        if self.express is not None:
             self.express.drop_all()  # the allow list may have changed
         self.cfg = cfg
         self._allow = [ipaddress.ip_network(c, strict=False) for c in cfg.allow]
@@ -203,17 +202,15 @@ class Worker:
         # rows every time. The receiver makes few cycles: collect less often.
         gc.set_threshold(GC_THRESHOLD, 20, 20)
         poller = select.poll()
-        receivers: dict[int, tuple[Callable[[float], None], int]] = {}
+        receivers: dict[int, Callable[[float], None]] = {}
         for b in self.sockets:
             fd = b.sock.fileno()
             poller.register(fd, select.POLLIN)
-            receive: Callable[[float], None]
             if self.express is not None:
-                receive = functools.partial(
+                receivers[fd] = functools.partial(
                     self._receive_express, self.express.receiver(fd, b.port), b.port)
             else:
-                receive = functools.partial(self._receive, BatchReceiver(b.sock), b.port)
-            receivers[fd] = (receive, b.port)
+                receivers[fd] = functools.partial(self._receive, BatchReceiver(b.sock), b.port)
         next_flush = time.time() + self.cfg.batch_interval
         next_report = time.time() + 1.0
         next_retention = time.time() + 5.0
@@ -233,7 +230,7 @@ class Worker:
                 self._reload_config()
             now = time.time()
             for fd, _ in ready:
-                receivers[fd][0](now)
+                receivers[fd](now)
             deadline = self.table.next_deadline()
             if deadline is not None and deadline <= now:
                 self.table.expire(now)
@@ -261,8 +258,7 @@ class Worker:
         self.close()
 
     def _receive(self, receiver: BatchReceiver, local_port: int, now: float) -> None:
-        table, c = self.table, self.counters
-        allow = bool(self._allow)
+        c = self.counters
         taken = 0
         while taken < RECV_BUDGET:
             batch = receiver.receive()
@@ -272,23 +268,29 @@ class Worker:
             c.datagrams += len(batch)
             for payload, host, port, truncated in batch:
                 c.bytes += len(payload)
-                if allow and not self._is_allowed(host):
-                    c.rejected["not_allowed"] += 1
-                    continue
-                if truncated:
-                    c.rejected["too_large"] += 1
-                    continue
-                sender = Sender(host=host, port=port, local_port=local_port)
-                table.feed(sender, payload, now)
-                if sender not in self._dirty:
-                    self._dirty[sender] = now
+                self._ordinary(payload, host, port, truncated, local_port, now)
+
+    def _ordinary(self, payload: bytes, host: str, port: int, truncated: bool,
+                  local_port: int, now: float) -> Sender | None:
+        """One datagram through the Python path: the sender it was fed to, or
+        None when it was rejected (not allowed, too large)."""
+        if self._allow and not self._is_allowed(host):
+            self.counters.rejected["not_allowed"] += 1
+            return None
+        if truncated:
+            self.counters.rejected["too_large"] += 1
+            return None
+        sender = Sender(host=host, port=port, local_port=local_port)
+        self.table.feed(sender, payload, now)
+        if sender not in self._dirty:
+            self._dirty[sender] = now
+        return sender
 
     def _receive_express(self, rx: Receiver, local_port: int, now: float) -> None:
         """`_receive` with the express lane: the C receiver turns the common
         records into store rows itself and hands out the rest, in order."""
-        express, table, c, pending = self.express, self.table, self.counters, self._pending
+        express, c, pending = self.express, self.counters, self._pending
         assert express is not None
-        allow = bool(self._allow)
         taken = 0
         while True:
             item = rx.step(now, taken < RECV_BUDGET)
@@ -304,22 +306,13 @@ class Worker:
                 counted = express.retire(lane, now)
                 if counted is not None:
                     pending.append(counted)
-            if allow and not self._is_allowed(host):
-                c.rejected["not_allowed"] += 1
-                continue
-            sender = Sender(host=host, port=port, local_port=local_port)
-            rebooted = False
-            if truncated:
-                c.rejected["too_large"] += 1
-            else:
-                table.feed(sender, payload, now)
-                if sender not in self._dirty:
-                    self._dirty[sender] = now
-                events = table.events()
-                if events:
-                    rebooted = any(type(e) is Reboot for e in events)
-                    pending.extend(self.incidents.process(events, now))
-            express.settle(sender, key, lane, wait=rebooted)
+            sender = self._ordinary(payload, host, port, truncated, local_port, now)
+            if sender is None:
+                continue  # rejected; a lane it had reopens with its next datagram
+            events = self.table.events()
+            if events:
+                pending.extend(self.incidents.process(events, now))
+            express.settle(sender, key, lane, wait=any(type(e) is Reboot for e in events))
         datagrams, size = rx.counts()
         c.datagrams += datagrams
         c.bytes += size
