@@ -12,6 +12,7 @@ records, hosts, events and incidents, field for field (times aside).
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -209,3 +210,58 @@ def _shown(path: Path, main: int) -> dict[tuple[str, bool], list[str]]:
         stream = (obj["host"], obj.pop("local_port") == main)
         out.setdefault(stream, []).append(json.dumps(obj, sort_keys=True))
     return out
+
+
+def _burst(lis: Listener, host: FakeHost, seqs: range, text: bytes) -> None:
+    """Send `seqs` while the receiver is stopped (SIGSTOP), so that all of them
+    wait in its socket before it takes the first: a burst, whatever the timing."""
+    lis.proc.send_signal(signal.SIGSTOP)
+    try:
+        for seq in seqs:
+            for d in _record(seq, text + b" %d" % seq):
+                host.sock.sendto(d, ("127.0.0.1", lis.port))
+    finally:
+        lis.proc.send_signal(signal.SIGCONT)
+
+
+def _received(lis: Listener, total: int) -> dict[str, float]:
+    deadline = time.monotonic() + 20
+    while (m := lis.metrics()).get("netconsole_datagrams_total", 0) < total:
+        assert time.monotonic() < deadline, m
+        time.sleep(0.05)
+    return m
+
+
+def test_lane_takes_a_new_senders_burst_and_after_a_restart(tmp_path: Path) -> None:
+    """The lane engages from a sender's second record: not after the first
+    commit, which a burst (or every sender right after a restart) never waits for."""
+    host = FakeHost("127.0.4.1", 6665)
+    lis = Listener(tmp_path)
+    try:
+        _burst(lis, host, range(1, 1000), b"link up")
+        # A reboot inside the next burst: the lane goes on with the new boot.
+        _burst(lis, host, range(1000, 1100), b"before")
+        _burst(lis, host, range(1, 400), b"after reboot")
+        m = _received(lis, 999 + 100 + 399)
+        # Everything but the first record, and the one that made the reboot.
+        assert m["netconsole_express_records_total"] == 999 + 100 + 399 - 2, m
+    finally:
+        assert lis.stop() == 0
+    lis = Listener(tmp_path, db=lis.db, port=lis.port)  # a restart: the host is known
+    try:
+        _burst(lis, host, range(400, 900), b"resumed")
+        m = _received(lis, 500)
+        assert m["netconsole_express_records_total"] == 499, m
+    finally:
+        assert lis.stop() == 0
+        host.close()
+    conn = sqlite3.connect(lis.db)
+    try:
+        assert conn.execute(
+            "SELECT records, lost_seq, duplicates, reboots, boot FROM hosts").fetchall() == [
+                (999 + 100 + 399 + 500, 0, 0, 1, 1)]
+        boots = conn.execute("SELECT boot, count(*), min(seq), max(seq) FROM records"
+                             " GROUP BY boot ORDER BY boot").fetchall()
+        assert boots == [(0, 1099, 1, 1099), (1, 899, 1, 899)]
+    finally:
+        conn.close()

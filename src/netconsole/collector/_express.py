@@ -11,11 +11,15 @@ that record, and builds the row itself in about 1 µs. Anything else comes out
 of `Receiver.step` as a datagram for the ordinary path, in arrival order.
 
 A `Lane` holds what C needs of a sender: its stream's seq, ts, release and
-msgid (`SenderStream.express_state`) and its committed host id and boot.
-`settle` gives a sender a lane after the ordinary path has handled one of its
-datagrams, when the stream is then in that plain state, its incident detector
-is not busy, and its host row is committed (a new host, or one whose reboot is
-not yet committed, waits for the next commit: `after_commit`).
+msgid (`SenderStream.express_state`), its host id and the boot number of its
+records. `settle` gives a sender a lane after the ordinary path has handled
+one of its datagrams, when the stream is then in that plain state and its
+incident detector is not busy -- from a new sender's second record on, and
+right after a restart or a reboot, not only after the next commit:
+`RecordSink.reserve_host` writes a new host's row at once, and the boot is the
+committed one plus the reboots still in the pending batch (`note_reboots`).
+Only when the store cannot write that row now (another writer holds the lock,
+the disk is full) does the sender wait for the next commit (`after_commit`).
 
 While a lane is active its SenderStream and IncidentDetector fall behind:
 
@@ -45,7 +49,7 @@ from typing import TYPE_CHECKING
 from netconsole.incidents import IncidentTable
 from netconsole.incidents._patterns import TRIGGER_BYTES
 from netconsole.store import PrebuiltRecords, RecordSink
-from netconsole.stream import Record, Sender, StreamTable
+from netconsole.stream import Event, Reboot, Record, Sender, StreamTable
 from netconsole.wire import Flag, Mode
 
 _lane: ModuleType | None
@@ -78,6 +82,9 @@ class Express:
         self.of: dict[Sender, Lane] = {}
         self._receivers: list[Receiver] = []
         self._waiting: dict[Sender, bytes] = {}  # for the next commit
+        # Reboots pending in the batch not yet committed, per sender: the boot
+        # number of a lane's rows is the committed one plus these.
+        self._reboots: dict[Sender, int] = {}
         self._senders: dict[int, Sender] = {}  # host id -> sender, for `records`
 
     def receiver(self, fd: int, local_port: int) -> Receiver:
@@ -151,25 +158,27 @@ class Express:
             if lane.active:
                 self.sync(lane)
 
-    def settle(self, sender: Sender, key: bytes, lane: Lane | None, *, wait: bool) -> None:
+    def settle(self, sender: Sender, key: bytes, lane: Lane | None) -> None:
         """After the ordinary path took a datagram of `sender` (that arrived with
         `lane`, inactive, or none): (re)open its lane if it may have one now.
 
-        `wait`: the datagram made a reboot, whose boot number is not committed.
+        Reboots it made (`note_reboots`) are not committed yet; the lane's rows
+        carry their boot number all the same (they follow the reboot in the
+        batch), so the lane goes on at once.
         """
-        if wait or sender in self._waiting:
-            self._waiting[sender] = key
-            self.drop(sender)
-            return
         stream = self.table.streams.get(sender)
         state = stream.express_state() if stream is not None else None
         if state is None or self.incidents.busy(sender):
             if lane is not None:
                 self.drop(sender)
+            self._waiting.pop(sender, None)
             return
-        host = self.sink.committed_host(sender)
+        # A new host gets its row now (or, the store busy, at the next commit).
+        host = self.sink.reserve_host(sender)
         if host is None:
             self._waiting[sender] = key
+            if lane is not None:
+                self.drop(sender)
             return
         if lane is None:
             lane = self.of.get(sender)
@@ -180,11 +189,22 @@ class Express:
             lane.key = key
             self.lanes[sender.local_port][key] = self.of[sender] = lane
         seq, ts, release, msgid, msgid_base, last = state
-        lane.host_id, lane.boot = host
+        lane.host_id, boot = host
+        lane.boot = boot + self._reboots.get(sender, 0)
         self._senders[lane.host_id] = sender
         lane.seq, lane.ts, lane.release = seq, ts, release
         lane.msgid, lane.msgid_base, lane.last = msgid, msgid_base, last
         lane.active = 1
+
+    def note_reboots(self, events: list[Event]) -> int:
+        """Count the reboots among stream events headed for the pending batch
+        (their boot numbers are not committed until it is). Returns how many."""
+        n = 0
+        for event in events:
+            if type(event) is Reboot:
+                self._reboots[event.sender] = self._reboots.get(event.sender, 0) + 1
+                n += 1
+        return n
 
     def drop(self, sender: Sender) -> None:
         """Close `sender`'s lane, its stream caught up first if the lane is active."""
@@ -200,7 +220,9 @@ class Express:
             self.drop(sender)
 
     def after_commit(self) -> None:
-        """Host rows and boots are committed: the waiting senders may have lanes."""
+        """The batch is committed, host rows and boots with it: the store's
+        committed boot now counts the reboots, and waiting senders may have lanes."""
+        self._reboots.clear()
         waiting, self._waiting = self._waiting, {}
         for sender, key in waiting.items():
-            self.settle(sender, key, None, wait=False)
+            self.settle(sender, key, None)

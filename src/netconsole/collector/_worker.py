@@ -52,7 +52,7 @@ from netconsole.store import (
     parse_duration,
     parse_size,
 )
-from netconsole.stream import Reboot, Record, Sender, StreamTable
+from netconsole.stream import Record, Sender, StreamTable
 
 if TYPE_CHECKING:
     from netconsole.collector._lane import Receiver
@@ -234,7 +234,10 @@ class Worker:
             deadline = self.table.next_deadline()
             if deadline is not None and deadline <= now:
                 self.table.expire(now)
-            self._pending.extend(self.incidents.process(self.table.events(), now))
+            events = self.table.events()
+            if events and self.express is not None:
+                self.express.note_reboots(events)  # a reboot decided by a timer
+            self._pending.extend(self.incidents.process(events, now))
             incident_deadline = self.incidents.next_deadline()
             if incident_deadline is not None and incident_deadline <= now:
                 decided = self.incidents.expire(now)
@@ -312,7 +315,8 @@ class Worker:
             events = self.table.events()
             if events:
                 pending.extend(self.incidents.process(events, now))
-            express.settle(sender, key, lane, wait=any(type(e) is Reboot for e in events))
+            express.note_reboots(events)
+            express.settle(sender, key, lane)
         datagrams, size = rx.counts()
         c.datagrams += datagrams
         c.bytes += size

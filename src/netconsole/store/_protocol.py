@@ -54,6 +54,12 @@ class RecordSink(Protocol):
         carry them, cannot be made for it)."""
         ...
 
+    def reserve_host(self, sender: Sender) -> tuple[int, int] | None:
+        """(host id, committed boot) of `sender`, its host written now if the
+        store has never seen it; None when that cannot be done at once (then
+        `PrebuiltRecords` for it wait for `committed_host`)."""
+        ...
+
     def enforce_retention(self, now: float) -> RetentionResult:
         """Delete what the retention policy no longer keeps."""
         ...

@@ -69,6 +69,7 @@ from netconsole.stream.events import (
 Durability = Literal["process", "power"]
 
 CACHE_KIB = 32 * 1024
+BUSY_TIMEOUT_MS = 10_000
 WAL_CHECKPOINT_PAGES = 10_000
 
 LOW_WATER = 0.9
@@ -356,6 +357,39 @@ class SQLiteStore:
     def committed_host(self, sender: Sender) -> tuple[int, int] | None:
         """(host id, boot) of `sender` as committed by this store, or None."""
         return self._hosts.get(sender)
+
+    def reserve_host(self, sender: Sender) -> tuple[int, int] | None:
+        """(host id, committed boot) of `sender` now, so that the express lane
+        can build rows for it from its first records rather than after the
+        next batch commits.
+
+        From the cache, else read from the file (a host known before a
+        restart), else its `hosts` row is inserted and committed now, in a
+        transaction of its own. None when that cannot happen at once: inside
+        a batch, or the write lock is held by another writer (the lane then
+        waits for this writer's next commit), or the file cannot be written.
+        """
+        known = self._hosts.get(sender)
+        if known is not None or self._depth:
+            return known
+        key = (sender.host, sender.port, sender.local_port)
+        select = "SELECT id, boot FROM hosts WHERE address = ? AND port = ? AND local_port = ?"
+        try:
+            row = self._conn.execute(select, key).fetchone()
+            if row is None:
+                # Never wait for another writer here: this runs between datagrams.
+                self._conn.execute("PRAGMA busy_timeout = 0")
+                try:
+                    with self.atomic() as conn:
+                        conn.execute("INSERT OR IGNORE INTO hosts (address, port, local_port)"
+                                     " VALUES (?, ?, ?)", key)
+                        row = conn.execute(select, key).fetchone()
+                finally:
+                    self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error:
+            return None
+        self._hosts[sender] = (row[0], row[1])
+        return self._hosts[sender]
 
     def apply(
         self,
@@ -835,7 +869,7 @@ def open_store(
             if mode != "wal":
                 raise StoreError(f"{resolved}: cannot use WAL mode (got {mode})")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'power' else 'NORMAL'}")
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # The writer's B-trees (records, its indexes, FTS) stay in its cache,
         # and the WAL is folded back 10x less often than SQLite's default, which
         # writes pages that many batches change (index and FTS pages) once per
