@@ -112,7 +112,7 @@ def test_doctor_collect_from_snapshot_round_trip(tmp_path: Path) -> None:
     assert exit_code == 0
     code, output = invoke("--root", str(archive), "--json")
     data = json.loads(output)
-    assert code == 0 and data["facts"]["targets"].startswith("fleet (configfs)")
+    assert code == 0 and data["facts"]["targets"][0]["name"] == "fleet"
 
 
 def test_doctor_tarball_with_sysfs_symlinks(tmp_path: Path) -> None:
@@ -142,3 +142,56 @@ def test_doctor_target_option(tmp_path: Path) -> None:
     assert exit_code == 1
     codes = {f["code"]: f["target"] for f in json.loads(output)["findings"]}
     assert codes["iface-missing"] == "argument0"
+
+
+def test_doctor_target_that_does_not_parse_is_reported() -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "healthy-6x-configfs"), "--json",
+                               "--target", "@/enp1s0,6666@10.10.0.5")
+    assert exit_code == 1
+    found = {f["code"]: f for f in json.loads(output)["findings"]}
+    assert found["param-missing-slash"]["target"] == "@/enp1s0,6666@10.10.0.5"
+    assert found["param-missing-slash"]["evidence"][0]["path"] == "--target"
+
+
+@pytest.mark.parametrize("content", [b"hello\n", bytes(range(256)) * 12],
+                         ids=["text", "binary"])
+def test_doctor_root_neither_directory_nor_tar_is_one_line(tmp_path: Path,
+                                                           content: bytes) -> None:
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(content)
+    result = CliRunner().invoke(main, ["doctor", "--root", str(bad)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr == f"doctor: {bad}: not a directory or a tar archive\n"
+
+
+def test_doctor_root_device_file_is_not_called_missing() -> None:
+    result = CliRunner().invoke(main, ["doctor", "--root", "/dev/null"])
+    assert result.exit_code == 2
+    assert result.stderr == "doctor: /dev/null: not a directory or a tar archive\n"
+
+
+def test_doctor_root_error_is_not_rich_markup(tmp_path: Path) -> None:
+    bad = tmp_path / "[bold]x[/bold]-" / ("long-name-" * 12)
+    result = CliRunner().invoke(main, ["doctor", "--root", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr == f"doctor: {bad}: no such file or directory\n"
+
+
+def test_doctor_json_targets_are_structured() -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "healthy-6x-configfs"), "--json")
+    assert exit_code == 0
+    (t,) = json.loads(output)["facts"]["targets"]
+    assert t == {"name": "fleet", "origin": "configfs", "dev": "enp1s0",
+                 "local_ip": "10.10.0.21", "local_port": 6665, "remote_ip": "10.10.0.5",
+                 "remote_port": 6666, "remote_mac": "52:54:00:ab:cd:ef", "extended": True,
+                 "release": True, "enabled": True,
+                 "evidence": {"path": "/sys/kernel/config/netconsole/fleet", "line": None,
+                              "text": "enabled=1"}}
+
+
+def test_doctor_text_shows_targets_in_one_line() -> None:
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "healthy-6x-configfs"))
+    assert exit_code == 0
+    assert "fleet (configfs) enp1s0 -> 10.10.0.5:6666" in output

@@ -43,19 +43,17 @@ def doctor(root: str | None, collect_to: str | None, targets: tuple[str, ...], a
     from netconsole.host.collect import collect
     from netconsole.host.view import SnapshotError, open_root
 
-    err = Console(stderr=True)
     try:
         with open_root(root) as view:
             if collect_to:
                 members = collect(view, collect_to)
-                err.print(f"wrote {collect_to}: {len(members)} files")
+                click.echo(f"wrote {collect_to}: {len(members)} files", err=True)
                 sys.exit(EXIT_WORKS)
             report = diagnose(view, targets=list(targets), source=root or "live")
-    except SnapshotError as exc:
-        err.print(f"[red]doctor: {exc}[/red]")
-        sys.exit(EXIT_DOCTOR_FAILED)
-    except OSError as exc:
-        err.print(f"[red]doctor: {exc}[/red]")
+    except (SnapshotError, OSError) as exc:
+        # One line, as is: a rich console would wrap it and read `[...]` in a
+        # path as markup.
+        click.secho(f"doctor: {' '.join(str(exc).split())}", err=True, fg="red")
         sys.exit(EXIT_DOCTOR_FAILED)
     if as_json:
         click.echo(to_json(report))

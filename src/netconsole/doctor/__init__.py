@@ -12,10 +12,20 @@ import traceback
 
 from netconsole.doctor.checks import CHECKS
 from netconsole.doctor.facts import Facts, gather
-from netconsole.doctor.findings import Evidence, Finding, Remedy, Report, Severity
+from netconsole.doctor.findings import (
+    Evidence,
+    Finding,
+    Remedy,
+    Report,
+    Severity,
+    Summary,
+    TargetSummary,
+)
 from netconsole.host.view import HostView
+from netconsole.kernel.params import BROADCAST_MAC, DEFAULT_LOCAL_PORT, DEFAULT_REMOTE_PORT
 
-__all__ = ["Evidence", "Finding", "Remedy", "Report", "Severity", "diagnose", "summarize"]
+__all__ = ["Evidence", "Finding", "Remedy", "Report", "Severity", "Summary", "TargetSummary",
+           "diagnose", "summarize"]
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -31,18 +41,21 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def summarize(f: Facts) -> dict[str, str]:
+def summarize(f: Facts) -> Summary:
     """The few facts a person wants first."""
-    out = {
-        "kernel": str(f.version) if f.version else "unknown",
-        "netconsole": f.mode.value + ("" if f.loaded is None else
-                                      (", loaded" if f.loaded else ", not loaded")),
-        "config": "/" + f.config_path if f.config_path else "unknown",
-        "targets": "; ".join(t.label for t in f.targets) or "none",
-    }
-    if f.os_release.get("PRETTY_NAME"):
-        out["os"] = f.os_release["PRETTY_NAME"]
-    return out
+    return Summary(
+        kernel=str(f.version) if f.version else "unknown",
+        netconsole=f.mode.value + ("" if f.loaded is None else
+                                   (", loaded" if f.loaded else ", not loaded")),
+        config="/" + f.config_path if f.config_path else "unknown",
+        os=f.os_release.get("PRETTY_NAME") or None,
+        targets=tuple(TargetSummary(
+            name=t.name, origin=t.origin.value, dev=t.dev, local_ip=t.local_ip,
+            local_port=DEFAULT_LOCAL_PORT if t.local_port is None else t.local_port,
+            remote_ip=t.remote_ip,
+            remote_port=DEFAULT_REMOTE_PORT if t.remote_port is None else t.remote_port,
+            remote_mac=t.remote_mac or BROADCAST_MAC, extended=t.extended, release=t.release,
+            enabled=t.enabled, evidence=t.evidence) for t in f.targets))
 
 
 def diagnose(view: HostView, *, targets: list[str] | None = None, source: str = "live") -> Report:

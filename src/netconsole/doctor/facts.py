@@ -27,6 +27,7 @@ from netconsole.kernel.params import (
     ModprobeDirective,
     ModprobeKind,
     ParsedParam,
+    TargetParams,
     parse_cmdline,
     parse_modprobe_conf,
     parse_param,
@@ -72,17 +73,18 @@ class Target:
     local_port: int | None = None
     remote_port: int | None = None
     extended: bool | None = None
+    release: bool | None = None
     enabled: bool | None = None
     """configfs `enabled`; None for boot/modprobe targets (known only from dmesg)."""
     evidence: Evidence
+    source: ParamSource | None = None
+    """The `netconsole=` value it came from (command line, modprobe.d, `--target`)."""
+    text: str | None = None
+    """The target as written in `source`, to replace it there."""
 
     @property
     def ipv6(self) -> bool:
         return ":" in self.remote_ip
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.origin.value}) {self.dev} -> {self.remote_ip}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,7 +261,7 @@ def _os_release(f: Facts) -> None:
             f.os_release[key.strip()] = value.strip().strip('"')
 
 
-def _params(f: Facts) -> None:
+def _params(f: Facts, extra: list[str]) -> None:
     v = f.view
     feat = f.features()
     text = v.read("proc/cmdline")
@@ -291,6 +293,13 @@ def _params(f: Facts) -> None:
                             parsed=parse_param(value, f.version, features=feat),
                             evidence=Evidence(path=HostView.show(rel), line=directive.line,
                                               text=directive.text)))
+    # `--target` values go through the same grammar, so a typo is reported
+    # exactly like one on the command line instead of being dropped.
+    for text in extra:
+        f.params.append(ParamSource(
+            origin=Origin.ARGUMENT, key="--target", value=text,
+            parsed=parse_param(text, f.version, features=feat),
+            evidence=Evidence(path="--target", text=text)))
 
 
 def _configfs(f: Facts) -> None:
@@ -328,10 +337,12 @@ def _logs(f: Facts) -> None:
     f.kallsyms = f.view.kallsyms()
 
 
-def _targets(f: Facts, extra: list[str]) -> None:
-    feat = f.features()
+def _targets(f: Facts) -> None:
     n = 0
+    arguments = [src for src in f.params if src.origin is Origin.ARGUMENT]
     for src in f.params:
+        if src.origin is Origin.ARGUMENT:
+            continue  # named after their position below
         if src.origin is Origin.CMDLINE and src.key == "netconsole" and f.mode is Mode.MODULE:
             continue  # a module ignores the bare form; reported by the params check
         if src.origin is Origin.MODPROBE and f.mode is Mode.BUILTIN:
@@ -339,12 +350,9 @@ def _targets(f: Facts, extra: list[str]) -> None:
         for t in src.parsed.targets:
             if t.params is None:
                 continue
-            p = t.params
-            f.targets.append(Target(
-                origin=src.origin, name=f"cmdline{n}" if src.origin is Origin.CMDLINE
-                else f"{src.origin.value}#{n}", dev=p.effective_dev, remote_ip=p.remote_ip,
-                local_ip=p.local_ip, remote_mac=p.remote_mac, local_port=p.local_port,
-                remote_port=p.remote_port, extended=p.extended, evidence=src.evidence))
+            f.targets.append(_from_params(
+                t.params, src, t.text, name=f"cmdline{n}" if src.origin is Origin.CMDLINE
+                else f"{src.origin.value}#{n}"))
             n += 1
     for ct in f.configfs:
         if ct.remote_ip is None:
@@ -355,36 +363,39 @@ def _targets(f: Facts, extra: list[str]) -> None:
             remote_ip=ct.remote_ip, local_ip=ct.local_ip if ct.local_ip not in
             ("0.0.0.0", "::", "") else None, remote_mac=ct.remote_mac,
             local_port=ct.local_port, remote_port=ct.remote_port, extended=ct.extended,
-            enabled=ct.enabled,
+            release=ct.release, enabled=ct.enabled,
             evidence=Evidence(path=path, text=f"enabled={ct.raw.get('enabled', '?').strip()}")))
-    for i, text in enumerate(extra):
-        parsed = parse_param(text, f.version, features=feat)
-        for t in parsed.targets:
-            if t.params is None:
-                continue
-            p = t.params
-            f.targets.append(Target(
-                origin=Origin.ARGUMENT, name=f"argument{i}", dev=p.effective_dev,
-                remote_ip=p.remote_ip, local_ip=p.local_ip, remote_mac=p.remote_mac,
-                local_port=p.local_port, remote_port=p.remote_port, extended=p.extended,
-                evidence=Evidence(path="--target", text=text)))
-    if f.targets or f.dmesg is None:
+    for i, src in enumerate(arguments):
+        for t in src.parsed.targets:
+            if t.params is not None:
+                f.targets.append(_from_params(t.params, src, t.text, name=f"argument{i}"))
+    if f.targets or f.dmesg is None or arguments:
+        # A `--target` that does not parse is the target in question (the params
+        # check reports it); an old attempt in dmesg would answer another question.
         return
     # Nothing configured persistently: the last attempt is in dmesg (a manual
-    # `modprobe netconsole netconsole=...`), so check what it tried.
-    seen: set[tuple[str | None, str | None]] = set()
+    # `modprobe netconsole netconsole=...`), so check what it tried. A retry to
+    # the same receiver replaces the earlier attempt: its ports are the ones in use.
+    last: dict[tuple[str | None, str], kdmesg.Banner] = {}
     for b in kdmesg.banners(f.dmesg):
-        key = (b.dev, b.remote_ip)
-        if key in seen or b.remote_ip is None:
-            continue
-        seen.add(key)
+        if b.remote_ip is not None:
+            last[(b.dev, b.remote_ip)] = b
+    for i, ((_, remote_ip), b) in enumerate(last.items()):
         local_ip = b.local_ip if b.local_ip not in (None, "0.0.0.0", "::") else None
         f.targets.append(Target(
-            origin=Origin.DMESG, name=f"dmesg{len(seen) - 1}",
-            dev=b.dev or b.dev_mac or "eth0", remote_ip=b.remote_ip, local_ip=local_ip,
+            origin=Origin.DMESG, name=f"dmesg{i}",
+            dev=b.dev or b.dev_mac or "eth0", remote_ip=remote_ip, local_ip=local_ip,
             remote_mac=b.remote_mac, local_port=b.local_port, remote_port=b.remote_port,
             evidence=Evidence(path=f.dmesg_path or "dmesg", line=b.first_line,
                               text="banner of a target netconsole tried to set up")))
+
+
+def _from_params(p: TargetParams, src: ParamSource, text: str, *, name: str) -> Target:
+    return Target(
+        origin=src.origin, name=name, dev=p.effective_dev, remote_ip=p.remote_ip,
+        local_ip=p.local_ip, remote_mac=p.remote_mac, local_port=p.local_port,
+        remote_port=p.remote_port, extended=p.extended, release=p.release,
+        evidence=src.evidence, source=src, text=text)
 
 
 def gather(view: HostView, extra_targets: list[str] | None = None) -> Facts:
@@ -392,9 +403,9 @@ def gather(view: HostView, extra_targets: list[str] | None = None) -> Facts:
     f = Facts(view=view)
     _kernel(f)
     _os_release(f)
-    _params(f)
+    _params(f, list(extra_targets or []))
     _configfs(f)
     _logs(f)
     f.net = view.net()
-    _targets(f, list(extra_targets or []))
+    _targets(f)
     return f

@@ -67,12 +67,62 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TargetSummary:
+    """One target the doctor found, with the kernel's defaults filled in."""
+
+    name: str
+    origin: str
+    """`cmdline`, `modprobe.d`, `configfs`, `dmesg` or `argument`."""
+    dev: str
+    """Interface name, or a MAC for 6.15+ MAC-bound targets."""
+    local_ip: str | None
+    """None: netpoll takes the interface's first address."""
+    local_port: int
+    remote_ip: str
+    remote_port: int
+    remote_mac: str
+    extended: bool | None
+    release: bool | None
+    enabled: bool | None
+    """configfs `enabled`; None when only the kernel knows (boot/modprobe targets)."""
+    evidence: Evidence
+
+    @property
+    def label(self) -> str:
+        ip = f"[{self.remote_ip}]" if ":" in self.remote_ip else self.remote_ip
+        return f"{self.name} ({self.origin}) {self.dev} -> {ip}:{self.remote_port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary:
+    """The few facts a person wants first."""
+
+    kernel: str = "unknown"
+    netconsole: str = "unknown"
+    """`module, loaded`, `built-in`, `missing`..."""
+    config: str = "unknown"
+    """Where the kernel config was read."""
+    os: str | None = None
+    """PRETTY_NAME from /etc/os-release."""
+    targets: tuple[TargetSummary, ...] = ()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, text) lines for the text report."""
+        out = [("kernel", self.kernel), ("netconsole", self.netconsole),
+               ("config", self.config),
+               ("targets", "; ".join(t.label for t in self.targets) or "none")]
+        if self.os:
+            out.append(("os", self.os))
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Report:
     """Everything the doctor concluded about one host."""
 
     source: str
     """`live` or the snapshot path."""
-    facts: dict[str, str] = field(default_factory=dict)
+    facts: Summary = field(default_factory=Summary)
     """A short summary: kernel, netconsole state, targets."""
     findings: tuple[Finding, ...] = ()
 

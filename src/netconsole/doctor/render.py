@@ -56,7 +56,7 @@ def render_text(report: Report, console: Console, *, verbose: bool = False) -> N
     head.add_column(style="bold")
     head.add_column()
     head.add_row("host", escape(report.source))
-    for k, v in report.facts.items():
+    for k, v in report.facts.rows():
         head.add_row(k, escape(v))
     console.print(head)
     console.print()

@@ -464,13 +464,23 @@ def open_root(root: str | Path | None) -> Iterator[HostView]:
     if path.is_dir():
         yield HostView(_find_root(path), live=False)
         return
-    if not path.is_file():
+    if not path.exists():
         raise SnapshotError(f"{root}: no such file or directory")
+    if not path.is_file():
+        raise SnapshotError(f"{root}: not a directory or a tar archive")
     with tempfile.TemporaryDirectory(prefix="netconsole-snapshot-") as tmp:
         try:
             with tarfile.open(path) as tar:
                 _extract(tar, Path(tmp))
-        except (tarfile.TarError, OSError) as exc:
-            raise SnapshotError(f"{root}: not a readable directory or tar archive "
-                                f"({exc})") from exc
+        except tarfile.ReadError as exc:
+            # tarfile lists each compression it tried, one per line: say it once.
+            if "could not be opened successfully" in str(exc):
+                raise SnapshotError(f"{root}: not a directory or a tar archive") from exc
+            raise SnapshotError(f"{root}: damaged tar archive ({_one_line(exc)})") from exc
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SnapshotError(f"{root}: unreadable tar archive ({_one_line(exc)})") from exc
         yield HostView(_find_root(Path(tmp)), live=False)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from netconsole.doctor.facts import Facts, Mode
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
-from netconsole.kernel.configfs import CONFIGFS_ROOT, ProblemKind, check_target
+from netconsole.host.netinfo import find_neighbour, first_address
+from netconsole.kernel.configfs import (
+    CONFIGFS_ROOT,
+    ConfigfsTarget,
+    Problem,
+    ProblemKind,
+    check_target,
+)
+from netconsole.kernel.params import parse_ip
 
 _SEVERITY = {
     ProblemKind.DISABLED: Severity.ERROR,
@@ -22,7 +30,47 @@ _SEVERITY = {
 }
 
 
-def _remedy(kind: ProblemKind, base: str) -> tuple[Remedy, ...]:
+def _next_hop_mac(f: Facts, t: ConfigfsTarget) -> tuple[str | None, str | None]:
+    """(next hop, its MAC from the neighbour table) towards the target's receiver."""
+    if not t.remote_ip or parse_ip(t.remote_ip) < 0:
+        return None, None
+    route = f.view.route_get(t.remote_ip)
+    if route is None:
+        return None, None
+    hop = route.gateway or t.remote_ip
+    neigh = find_neighbour(f.net.neighbours or [], hop, route.dev or t.dev_name)
+    return hop, neigh.lladdr.lower() if neigh is not None and neigh.lladdr else None
+
+
+def _local_ip(f: Facts, t: ConfigfsTarget) -> str:
+    """The source address netpoll would pick for the receiver's family."""
+    fam = 6 if t.ipv6 else 4
+    got = first_address(f.net.addresses or [], t.dev_name or "", fam)
+    if got is not None:
+        return got.address
+    return "::" if fam == 6 else "0.0.0.0"  # unset: netpoll takes the interface's first
+
+
+def _set_attribute(f: Facts, t: ConfigfsTarget, attr: str, base: str) -> Remedy:
+    """Disable, write `attr` with the value it should have, enable."""
+    cmds: list[str] = []
+    if attr == "remote_mac":
+        hop, mac = _next_hop_mac(f, t)
+        if mac is None and hop is not None:
+            cmds += [f"ping -c1 {hop}", f"ip neigh show {hop}"]
+        value = mac or "NEXT_HOP_MAC"
+    elif attr == "local_ip":
+        value = _local_ip(f, t)
+    else:
+        value = "RECEIVER_IP"
+    return Remedy(text=f"Disable the target, write {attr}, enable again",
+                  commands=(*cmds, f"echo 0 | sudo tee {base}/enabled",
+                            f"echo {value} | sudo tee {base}/{attr}",
+                            f"echo 1 | sudo tee {base}/enabled"))
+
+
+def _remedy(f: Facts, t: ConfigfsTarget, p: Problem, base: str) -> tuple[Remedy, ...]:
+    kind = p.kind
     if kind is ProblemKind.DISABLED:
         return (Remedy(text="Enable the target (after the other checks pass)",
                        commands=(f"echo 1 | sudo tee {base}/enabled",)),)
@@ -37,10 +85,7 @@ def _remedy(kind: ProblemKind, base: str) -> tuple[Remedy, ...]:
                                  f"echo 1 | sudo tee {base}/enabled")),)
     if kind in (ProblemKind.NO_REMOTE_IP, ProblemKind.BAD_IP, ProblemKind.FAMILY_MISMATCH,
                 ProblemKind.BAD_MAC):
-        return (Remedy(text="Disable the target, correct the attribute, enable again",
-                       commands=(f"echo 0 | sudo tee {base}/enabled",
-                                 f"echo RECEIVER_IP | sudo tee {base}/remote_ip",
-                                 f"echo 1 | sudo tee {base}/enabled")),)
+        return (_set_attribute(f, t, p.attribute, base),)
     return ()
 
 
@@ -65,7 +110,7 @@ def check_configfs(f: Facts) -> list[Finding]:
                 sev = Severity.INFO
             out.append(Finding(code=p.kind.value, severity=sev,
                                title=f"configfs target {t.name}: {p.detail}",
-                               evidence=(ev,), remedies=_remedy(p.kind, base), target=t.name))
+                               evidence=(ev,), remedies=_remedy(f, t, p, base), target=t.name))
         if t.enabled and t.local_mac and t.local_mac.lower() == "ff:ff:ff:ff:ff:ff":
             out.append(Finding(
                 code="configfs-not-bound", severity=Severity.WARNING,

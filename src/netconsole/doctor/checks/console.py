@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from netconsole.doctor.facts import Facts, Origin
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
+from netconsole.doctor.remedies import distro_of
 
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 DEFAULT_CONSOLE_LOGLEVEL = 7
@@ -46,6 +47,14 @@ def check_console(f: Facts) -> list[Finding]:
     elif level < DEFAULT_CONSOLE_LOGLEVEL:
         dropped = ", ".join(f"{i} {LEVELS[i]}" for i in range(max(level, 0), 8))
         origin = _cmdline_tokens(f, "quiet", "loglevel", "debug")
+        lowering = [e.text for e in origin if e.text == "quiet" or e.text.startswith("loglevel=")]
+        distro = distro_of(f.os_release)
+        at_boot = Remedy(
+            text="Or at boot: drop " + ", ".join(f"`{t}`" for t in lowering)
+            + " from the kernel command line",
+            commands=distro.cmdline_remove(*lowering)) if lowering else Remedy(
+            text="Or at boot: add `ignore_loglevel` to the kernel command line (every "
+            "console then prints every level)", commands=distro.cmdline_add("ignore_loglevel"))
         why = ""
         if any(e.text == "quiet" for e in origin):
             why = " `quiet` on the command line sets it to 4 at boot."
@@ -65,8 +74,7 @@ def check_console(f: Facts) -> list[Finding]:
                              commands=("echo 'kernel.printk = 8 4 1 7' | sudo tee "
                                        "/etc/sysctl.d/90-netconsole.conf",
                                        "sudo sysctl --system")),
-                      Remedy(text="Or at boot: drop `quiet`/`loglevel=`, or add "
-                             "`ignore_loglevel` to the kernel command line"))))
+                      at_boot)))
     else:
         out.append(Finding(code="console-loglevel-ok", severity=Severity.OK,
                            title=f"console_loglevel is {level}", evidence=(pev,)))

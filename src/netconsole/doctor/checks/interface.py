@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 from netconsole.doctor.facts import Facts, Mode, Origin, Target
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
-from netconsole.doctor.remedies import netpoll_remedies
+from netconsole.doctor.remedies import (
+    distro_of,
+    forward_command,
+    load_commands,
+    netpoll_remedies,
+    retarget,
+)
 from netconsole.host.netinfo import first_address
 from netconsole.host.view import HostView
 from netconsole.kernel import dmesg as kdmesg
@@ -155,7 +161,7 @@ def check_netpoll(f: Facts, iface: Iface, targets: list[Target]) -> list[Finding
                     remedies=(Remedy(text="Point netconsole at a physical interface or its "
                                      "bond/bridge master instead"),
                               Remedy(text="Or send from userspace",
-                                     commands=("sudo netconsole forward RECEIVER:6666",)))))
+                                     commands=(forward_command(targets),)))))
                 continue
             kver = str(f.version) if f.version else "this kernel"
             if f.version is not None:
@@ -173,7 +179,6 @@ def check_netpoll(f: Facts, iface: Iface, targets: list[Target]) -> list[Finding
                 f"{d.name} doesn't support polling, aborting`, netconsole cleans up, and "
                 "modprobe (or `echo 1 > enabled`) fails with -ENOTSUPP = 524, a kernel-internal "
                 "errno that userspace prints as \"Unknown error 524\".")
-            remote = targets[0].remote_ip if targets else "RECEIVER"
             out.append(Finding(
                 code="netpoll-unsupported", severity=Severity.ERROR,
                 title=f"{d.name} ({drv}) cannot be used by netconsole on kernel {kver}: "
@@ -182,7 +187,7 @@ def check_netpoll(f: Facts, iface: Iface, targets: list[Target]) -> list[Finding
                 remedies=netpoll_remedies(
                     dev=d.name, driver=d.driver, driver_version=d.driver_version,
                     removal=a.driver.removal, kernel=f.version, os_release=f.os_release,
-                    remote=remote)))
+                    targets=targets, loaded=f.loaded)))
         elif a.verdict is netpoll.Verdict.UNKNOWN:
             out.append(Finding(
                 code="netpoll-unknown", severity=Severity.UNKNOWN,
@@ -193,8 +198,9 @@ def check_netpoll(f: Facts, iface: Iface, targets: list[Target]) -> list[Finding
                 remedies=(Remedy(text="Look for the driver's poll controller, or just try",
                                  commands=("grep -E '(netpoll|poll_controller)' /proc/kallsyms",
                                            f"ethtool -i {d.name}",
-                                           f"sudo modprobe netconsole netconsole=@/{d.name},"
-                                           "6666@RECEIVER/ && dmesg | tail")),)))
+                                           *load_commands(targets, d.name,
+                                                          loaded=f.loaded),
+                                           "sudo dmesg | tail")),)))
         else:
             out.append(Finding(
                 code="netpoll-ok", severity=Severity.OK,
@@ -248,7 +254,7 @@ def check_interfaces(f: Facts) -> list[Finding]:
                 evidence=(*iface.evidence, *(t.evidence for t in targets),
                           *_dmesg_for(f, "dmesg-slave", dev)),
                 remedies=(Remedy(text=f"Use {iface.master} as the netconsole interface",
-                                 commands=_use_dev(targets, iface.master)),),
+                                 commands=_use_dev(f, targets, iface.master)),),
                 target=label))
             continue
         if iface.up is False:
@@ -272,20 +278,10 @@ def check_interfaces(f: Facts) -> list[Finding]:
     return out
 
 
-def _use_dev(targets: list[Target], dev: str) -> tuple[str, ...]:
+def _use_dev(f: Facts, targets: list[Target], dev: str) -> tuple[str, ...]:
     """Commands that move the targets to another interface, in their own terms."""
-    out: list[str] = []
-    for t in targets:
-        if t.origin is Origin.CONFIGFS:
-            base = f"/sys/kernel/config/netconsole/{t.name}"
-            out += [f"echo 0 | sudo tee {base}/enabled" if t.enabled else "",
-                    f"echo {dev} | sudo tee {base}/dev_name",
-                    f"echo 1 | sudo tee {base}/enabled"]
-        else:
-            port = t.remote_port if t.remote_port is not None else 6666
-            mac = t.remote_mac or ""
-            out.append(f"# netconsole=@/{dev},{port}@{t.remote_ip}/{mac}")
-    return tuple(c for c in out if c)
+    distro = distro_of(f.os_release)
+    return tuple(c for t in targets for c in retarget(t, distro, dev=dev))
 
 
 def _no_target(f: Facts) -> Finding:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from netconsole.doctor.facts import Facts, Mode, Origin
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
+from netconsole.doctor.remedies import forward_command
 from netconsole.kernel.params import ModprobeKind
 
 
@@ -37,7 +38,7 @@ def check_kernel(f: Facts) -> list[Finding]:
                        "distribution kernel has it), or rebuild this one with it"),
                 Remedy(text="Send the kernel log from userspace instead (no kernel change; "
                        "cannot send from a dying kernel, ships pstore after reboot)",
-                       commands=("sudo netconsole forward RECEIVER:6666",)),
+                       commands=(forward_command(f.targets),)),
             )))
     if f.config is not None and f.mode is not Mode.MISSING:
         dyn = f.config_value("CONFIG_NETCONSOLE_DYNAMIC")

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from netconsole.doctor.facts import Facts
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
+from netconsole.doctor.remedies import distro_of
 from netconsole.kernel import dmesg as kdmesg
+from netconsole.kernel.configfs import CONFIGFS_ROOT
 from netconsole.kernel.dmesg import Outcome, errno_text
 
-_REMEDY: dict[str, Remedy] = {
-    "dmesg-logging-stopped": Remedy(
-        text="Re-enable the target once the interface is back (or point it at the master)",
-        commands=("echo 1 | sudo tee /sys/kernel/config/netconsole/TARGET/enabled",)),
-    "dmesg-carrier-timeout": Remedy(
-        text="Give the link more time at boot", commands=("netpoll.carrier_timeout=10  "
-                                                          "# on the kernel command line",)),
-    "dmesg-cmdline-not-enabled": Remedy(
-        text="Fix the cause above, then enable the boot target through configfs",
-        commands=("sudo mkdir /sys/kernel/config/netconsole/cmdline0",
-                  "echo 1 | sudo tee /sys/kernel/config/netconsole/cmdline0/enabled")),
-}
+
+def _remedies(f: Facts, code: str, lines: list[kdmesg.Match]) -> tuple[Remedy, ...]:
+    """What to do about log lines of one code, naming the target or interface."""
+    if code == "dmesg-logging-stopped":
+        dev = lines[-1].fields.get("dev", "")
+        names = [t.name for t in f.configfs if t.dev_name == dev] or ["TARGET"]
+        return (Remedy(
+            text="Re-enable the target once the interface is back (or point it at the master)",
+            commands=tuple(f"echo 1 | sudo tee /{CONFIGFS_ROOT}/{n}/enabled" for n in names)),)
+    if code == "dmesg-carrier-timeout":
+        return (Remedy(text="Give the link more time at boot (kernel command line)",
+                       commands=distro_of(f.os_release).cmdline_add(
+                           "netpoll.carrier_timeout=10")),)
+    if code == "dmesg-cmdline-not-enabled":
+        bases = dict.fromkeys(f"/{CONFIGFS_ROOT}/{m.fields.get('target', 'cmdline0')}"
+                              for m in lines)
+        return (Remedy(text="Fix the cause above, then enable the boot target through configfs",
+                       commands=tuple(c for b in bases for c in (
+                           f"sudo mkdir -p {b}", f"echo 1 | sudo tee {b}/enabled"))),)
+    return ()
 
 
 def check_logs(f: Facts) -> list[Finding]:
@@ -57,7 +67,7 @@ def check_logs(f: Facts) -> list[Finding]:
         if superseded and entry.outcome is Outcome.FAILURE:
             cause += " netconsole started successfully later in this boot."
         title = f"dmesg: {items[-1][1].text}"
-        rem = (_REMEDY[code],) if code in _REMEDY else ()
         out.append(Finding(code=code, severity=sev, title=title, cause=cause, evidence=ev,
-                           remedies=rem, target=dev or None))
+                           remedies=_remedies(f, code, [m for _, m in items]),
+                           target=dev or None))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from netconsole.doctor.facts import Facts, Mode, Origin, ParamSource
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
+from netconsole.doctor.remedies import distro_of
 from netconsole.kernel.dmesg import ERRNO_NAMES, errno_text
 from netconsole.kernel.params import (
     MAX_PARAM_LENGTH,
@@ -14,17 +15,26 @@ from netconsole.kernel.params import (
 )
 
 
-def _where(src: ParamSource) -> str:
+def _what(src: ParamSource) -> str:
+    """How the title names the value: `netconsole= in <where>`, or `--target`."""
+    if src.origin is Origin.ARGUMENT:
+        return f"--target '{src.value}'"
     if src.origin is Origin.CMDLINE:
-        return "the kernel command line"
-    return src.evidence.path
+        return "netconsole= in the kernel command line"
+    return f"netconsole= in {src.evidence.path}"
 
 
-def _fix_commands(src: ParamSource, old: str, new: str) -> tuple[str, ...]:
+def _fix_commands(f: Facts, src: ParamSource, old: str, new: str,
+                  new_key: str | None = None) -> tuple[str, ...]:
+    """Replace the target `old` by `new` where `src` came from (and the key by
+    `new_key`), with this host's tools."""
+    value = src.value.replace(old, new, 1)
+    if src.origin is Origin.ARGUMENT:
+        return (f"netconsole doctor --target '{value}'",)
     if src.origin is Origin.MODPROBE:
         return (f"sudo sed -i 's|{old}|{new}|' {src.evidence.path}",)
-    return (f"sudo sed -i 's|{old}|{new}|' /etc/default/grub",
-            "sudo update-grub  # or: grub2-mkconfig -o /boot/grub2/grub.cfg; then reboot")
+    return distro_of(f.os_release).cmdline_replace(f"{src.key}={src.value}",
+                                                   f"{new_key or src.key}={value}")
 
 
 def _parse_error(f: Facts, src: ParamSource, t: ParsedTarget) -> Finding:
@@ -41,21 +51,24 @@ def _parse_error(f: Facts, src: ParamSource, t: ParsedTarget) -> Finding:
     if f.version is not None and f.version.at_least(6, 7) \
             and f.config_value("CONFIG_NETCONSOLE_DYNAMIC") == "y":
         effect += " (6.x with CONFIG_NETCONSOLE_DYNAMIC skips the bad target and loads the rest)"
+    # A `--target` was never tried: a dmesg line about the same text is another attempt.
+    logged = () if src.origin is Origin.ARGUMENT else (
+        *f.dmesg_evidence("dmesg-parse-error", rest=err.rest),
+        *f.dmesg_evidence("dmesg-release-needs-extended"))
     remedies: list[Remedy] = []
     fixed = suggest_fix(t)
     if fixed is not None:
         remedies.append(Remedy(text=f"Write the target as '{fixed}'",
-                               commands=_fix_commands(src, t.text, fixed)))
+                               commands=_fix_commands(f, src, t.text, fixed)))
     remedies.append(Remedy(
         text="Follow the grammar [+][r][src-port]@[src-ip]/[dev],[tgt-port]@<tgt-ip>/[tgt-mac] "
         "(the '/' after the target IP is mandatory), or let setup write it",
         commands=("sudo netconsole setup RECEIVER:6666",)))
     return Finding(
         code=err.kind.value, severity=Severity.ERROR,
-        title=f"netconsole= in {_where(src)} does not parse: {err.explanation}",
+        title=f"{_what(src)} does not parse: {err.explanation}",
         cause=f"The kernel prints `{err.message}` for the target '{t.text}'; {effect}.",
-        evidence=(src.evidence, *f.dmesg_evidence("dmesg-parse-error", rest=err.rest),
-                  *f.dmesg_evidence("dmesg-release-needs-extended")),
+        evidence=(src.evidence, *logged),
         remedies=tuple(remedies), target=t.text)
 
 
@@ -76,7 +89,8 @@ def check_params(f: Facts) -> list[Finding]:
                 evidence=(src.evidence, *f.mode_evidence),
                 remedies=(
                     Remedy(text=f"Use `{fixed}` on the kernel command line",
-                           commands=_fix_commands(src, f"netconsole={src.value}", fixed)),
+                           commands=_fix_commands(f, src, src.value, src.value,
+                                                  new_key="netconsole.netconsole")),
                     Remedy(text="Or set it in modprobe.d and load the module at boot",
                            commands=(f"echo 'options netconsole netconsole={src.value}' | "
                                      "sudo tee /etc/modprobe.d/netconsole.conf",

@@ -8,30 +8,11 @@ not forward broadcast frames to another subnet: the MAC must be the gateway's.
 
 from __future__ import annotations
 
-from netconsole.doctor.facts import Facts, Origin, Target
+from netconsole.doctor.facts import Facts, Target
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
+from netconsole.doctor.remedies import distro_of, receiver, retarget
 from netconsole.host.netinfo import find_neighbour
-from netconsole.kernel.configfs import CONFIGFS_ROOT, is_broadcast
-from netconsole.kernel.params import TargetParams, format_target
-
-
-def _with_mac(t: Target, mac: str) -> tuple[str, ...]:
-    """Commands that set the target's remote MAC, in the target's own terms."""
-    if t.origin is Origin.CONFIGFS:
-        base = f"/{CONFIGFS_ROOT}/{t.name}"
-        return (f"echo 0 | sudo tee {base}/enabled", f"echo {mac} | sudo tee {base}/remote_mac",
-                f"echo 1 | sudo tee {base}/enabled")
-    is_mac = ":" in t.dev and len(t.dev) == 17
-    params = TargetParams(
-        extended=bool(t.extended), local_port=t.local_port, local_ip=t.local_ip,
-        dev_name=None if is_mac else t.dev, dev_mac=t.dev if is_mac else None,
-        remote_port=t.remote_port, remote_ip=t.remote_ip, remote_mac=mac)
-    text = format_target(params)
-    if t.origin is Origin.CMDLINE:
-        return (f"# kernel command line: netconsole={text}",)
-    if t.origin is Origin.MODPROBE:
-        return (f"# in {t.evidence.path}: options netconsole netconsole={text}",)
-    return (f"sudo modprobe netconsole netconsole={text}",)
+from netconsole.kernel.configfs import is_broadcast
 
 
 def check_routes(f: Facts) -> list[Finding]:
@@ -83,7 +64,8 @@ def _check_one(f: Facts, t: Target) -> list[Finding]:
             cause="netconsole ignores routing and sends out its own interface; the receiver "
             f"must be reachable from {dev_name}'s network, with the MAC of a next hop there.",
             evidence=tuple(ev), target=t.name,
-            remedies=(Remedy(text=f"Use {route.dev} as the target interface"),)))
+            remedies=(Remedy(text=f"Use {route.dev} as the target interface",
+                             commands=retarget(t, distro_of(f.os_release), dev=route.dev)),)))
         return out
     next_hop = route.gateway or t.remote_ip
     neigh = find_neighbour(f.net.neighbours or [], next_hop, dev_name) \
@@ -109,10 +91,11 @@ def _check_one(f: Facts, t: Target) -> list[Finding]:
                 + (f" ({hop_mac})." if hop_mac else " (not in the neighbour table now)."),
                 evidence=tuple(ev), target=t.name,
                 remedies=(Remedy(text=f"Set remote_mac to the gateway's MAC {mac}",
-                                 commands=cmds + _with_mac(t, mac)),
+                                 commands=cmds + retarget(t, distro_of(f.os_release),
+                                                          remote_mac=mac)),
                           Remedy(text="Or let setup find the next hop and write it",
-                                 commands=(f"sudo netconsole setup {t.remote_ip}:"
-                                           f"{t.remote_port or 6666}",)))))
+                                 commands=("sudo netconsole setup "
+                                           + receiver(t.remote_ip, t.remote_port),)))))
         else:
             out.append(Finding(
                 code="mac-broadcast", severity=Severity.INFO,
@@ -139,7 +122,8 @@ def _check_one(f: Facts, t: Target) -> list[Finding]:
             "configured MAC goes stale.",
             evidence=tuple(ev), target=t.name,
             remedies=(Remedy(text=f"Set remote_mac to {hop_mac}",
-                             commands=_with_mac(t, hop_mac)),)))
+                             commands=retarget(t, distro_of(f.os_release),
+                                               remote_mac=hop_mac)),)))
     else:
         out.append(Finding(code="mac-ok", severity=Severity.OK,
                            title=f"remote_mac {want} is the MAC of {what}",
