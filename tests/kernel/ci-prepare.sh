@@ -15,7 +15,16 @@ apt-get install -y -q --no-install-recommends \
     zstd \
     file \
     util-linux \
-    ca-certificates
+    ca-certificates \
+    make \
+    gcc-12 \
+    dwarves \
+    patch
+# make, gcc-12 and dwarves (pahole, for the modules' BTF): out-of-tree modules
+# (np_shim, labtrig) built against Debian's headers of the lab's 6.12 kernel, which
+# was built with gcc-12. The headers themselves are not installed here: the lab
+# fetches the exact version of its kernel (apt-get download, tests/kernel/.cache).
+# patch: the ENA patch test (tests/unit/kernel/test_shim.py).
 # Python for the builder: pip builds the project's wheel (build isolation fetches
 # setuptools) and installs its pure-Python dependencies for the guest.
 python3 -m pip --version >/dev/null

@@ -12,6 +12,7 @@ Environment:
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -22,8 +23,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lab import KERNEL_LABELS, Kernel, Lab, Run, build_python
-from lab.scenarios import SCENARIOS
+from lab import KERNEL_LABELS, Kernel, Lab, Nic, Run, build_python
+from lab._build import BUILDABLE, ShimBuild, kernel_headers, write_shim
+from lab.scenarios import SCENARIOS, netpoll
 
 KERNEL_DIR = Path(__file__).parent
 PROJECT_ROOT = KERNEL_DIR.parents[1]
@@ -90,6 +92,60 @@ def python_run(lab: Lab) -> Run:
     images = build_python(lab.cache, PROJECT_ROOT)
     _timed(f"python layers ready ({images.download_bytes / 1e6:.0f} MB of .deb)", started)
     return _scenario(lab, k, "python", extra_images=images.parts, timeout=300.0)
+
+
+@pytest.fixture(scope="session")
+def kernel_612(lab: Lab) -> Kernel:
+    """Debian 12's 6.12 for the scenarios that need module builds (its headers build
+    here; 7.x's need gcc-16): only when NETCONSOLE_LAB_KERNELS selects it."""
+    if PYTHON_KERNEL not in _labels():
+        pytest.skip(f"NETCONSOLE_LAB_KERNELS leaves out {PYTHON_KERNEL}")
+    return lab.kernel(PYTHON_KERNEL)
+
+
+@pytest.fixture(scope="session")
+def shim_build(lab: Lab, kernel_612: Kernel) -> ShimBuild:
+    """np_shim written and built on the host by `netconsole shim write --build`,
+    against Debian's headers of the lab's exact 6.12 kernel."""
+    started = time.monotonic()
+    kdir = kernel_headers(kernel_612, lab.cache)
+    built = write_shim(kdir, lab.work / "np_shim")
+    _timed(f"np_shim built against {kdir.name}", started)
+    return built
+
+
+_NETPOLL_RUNS: dict[str, Run] = {}
+
+
+def _netpoll_boot(request: pytest.FixtureRequest, lab: Lab, kernel: Kernel) -> Run:
+    """The `netpoll` scenario, once per kernel (HSR; on 6.12 np_shim too, with an e1000
+    as eth1), shared by test_qemu_netpoll.py and test_qemu_np_shim.py."""
+    if kernel.release in _NETPOLL_RUNS:
+        return _NETPOLL_RUNS[kernel.release]
+    images = build_python(lab.cache, PROJECT_ROOT)
+    shim: dict[str, bytes] | None = None
+    nics: tuple[Nic, ...] = (Nic(),)
+    if kernel.label in BUILDABLE:
+        built = request.getfixturevalue("shim_build")
+        assert isinstance(built, ShimBuild)
+        shim = built.files
+        nics = (Nic(), Nic(model="e1000"))
+    _, ports = SCENARIOS["netpoll"]
+    run = lab.run(kernel, "netpoll", functools.partial(netpoll, shim=shim), ports=ports,
+                  nics=nics, extra_images=images.parts, timeout=360.0)
+    _NETPOLL_RUNS[kernel.release] = run
+    return run
+
+
+@pytest.fixture(scope="session")
+def netpoll_run(request: pytest.FixtureRequest, lab: Lab, kernel: Kernel) -> Run:
+    return _netpoll_boot(request, lab, kernel)
+
+
+@pytest.fixture(scope="session")
+def shim_run(request: pytest.FixtureRequest, lab: Lab, kernel_612: Kernel) -> Run:
+    """The 6.12 `netpoll` boot, for the np_shim tests (7.x headers cannot be built here)."""
+    return _netpoll_boot(request, lab, kernel_612)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

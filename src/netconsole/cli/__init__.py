@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Send one test message through the kernel (/dev/kmsg) or straight to a receiver."),
     "forward": ("netconsole.cli.forward", "forward",
         "Send this host's kernel log like netconsole does, from userspace (and pstore dumps)."),
+    "shim": ("netconsole.cli.shim", "shim",
+        "np_shim: an empty ndo_poll_controller for a NIC (netpoll on < 4.19)."),
 }
 
 

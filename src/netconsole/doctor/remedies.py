@@ -16,6 +16,7 @@ kernel, or go around the kernel.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from netconsole.kernel.params import (
     TargetParams,
     format_target,
 )
+from netconsole.kernel.shim import ena_tag
 from netconsole.kernel.version import KernelVersion
 
 UNAME_R = "$(uname -r)"
@@ -39,6 +41,15 @@ UNAME_R = "$(uname -r)"
 def shim_source_dir() -> str:
     """Where np_shim.c and its Makefile are installed with this package."""
     return str(resources.files("netconsole").joinpath("data", "np_shim"))
+
+
+SHIM_DIR = "~/np_shim"
+
+
+def shim_command(dev: str, *, ena: bool = False) -> str:
+    """`netconsole shim write` for `dev`: remedy 5 (with `ena`, remedy 4's patch too)."""
+    return (f"netconsole shim write {SHIM_DIR} --device {dev} --build"
+            + (" --ena-patch" if ena else ""))
 
 
 # --- the distribution ------------------------------------------------------------------
@@ -287,6 +298,49 @@ def _kernel_rebuild_commands(distro: Distro, release: str) -> tuple[str, ...]:
     )
 
 
+def _moved(targets: Sequence[Target], dev: str, distro: Distro,
+           loaded: bool | None) -> tuple[str, ...]:
+    """Commands that move `targets` to `dev`. The source IP goes: it was the old
+    interface's (for a target seen in dmesg, the one netpoll picked there)."""
+    out: list[str] = []
+    for t in targets:
+        moved = dataclasses.replace(t, local_ip=None)
+        if t.origin in (Origin.CONFIGFS, Origin.CMDLINE, Origin.MODPROBE):
+            out += retarget(moved, distro, dev=dev)
+        else:
+            out += load_commands([dataclasses.replace(moved, dev=dev)], dev, loaded=loaded)
+    return tuple(out)
+
+
+def disabled_netpoll_remedies(*, dev: str, ports: Sequence[str], others: Sequence[str],
+                              targets: Sequence[Target], distro: Distro,
+                              loaded: bool | None = None) -> tuple[Remedy, ...]:
+    """The ways out for a device that sets IFF_DISABLE_NETPOLL (HSR/PRP, netkit).
+
+    netpoll refuses such a device on every kernel, whatever its driver, so none of
+    the netpoll-unsupported remedies (a newer kernel, a rebuilt driver, np_shim)
+    applies. `ports`: its lower devices (enslaved: refused too); `others`:
+    interfaces of the host outside it that have an address.
+    """
+    enslaved = (f" Not its ports ({', '.join(ports)}): they are enslaved to {dev}, and "
+                "netpoll refuses a slave device too (`is a slave device, aborting`, EBUSY)."
+                if ports else "")
+    out = [Remedy(
+        text=f"Send from userspace: `netconsole forward` reads /dev/kmsg and sends the same "
+        f"datagrams through {dev} like any program does (no kernel change; it cannot send "
+        "from a dying kernel, and ships the previous crash from pstore after the reboot).",
+        commands=(forward_command(targets),))]
+    if others:
+        out.append(Remedy(
+            text=f"Or point netconsole at an interface outside {dev}, towards a receiver it "
+            f"reaches (this host has {', '.join(others)})." + enslaved,
+            commands=_moved(targets, others[0], distro, loaded)))
+    else:
+        out.append(Remedy(text=f"Or give the host an interface outside {dev} (a management "
+                          "NIC) and point netconsole at it." + enslaved))
+    return tuple(out)
+
+
 def netpoll_remedies(
     *,
     dev: str,
@@ -320,12 +374,14 @@ def netpoll_remedies(
         )
         rebuild_cmds = (
             headers,
-            "git clone https://github.com/amzn/amzn-drivers && cd amzn-drivers/kernel/linux/ena",
-            "git checkout ena_linux_2.0.2   # the first 2.x release, or the one you run",
-            "# in ena_netdev.c, before ena_netdev_ops:",
-            "#   static void ena_netpoll(struct net_device *netdev) { }",
-            "# and inside ena_netdev_ops:  .ndo_poll_controller = ena_netpoll,",
-            f"make && sudo cp ena.ko {updates} && sudo depmod -a {release}",
+            f"netconsole shim write {SHIM_DIR} --device {dev} --ena-patch   # writes "
+            "ena_netpoll.patch and ENA-REBUILD.md (these steps)",
+            "git clone https://github.com/amzn/amzn-drivers && cd amzn-drivers",
+            f"git checkout {ena_tag(driver_version)}   # the release this host runs",
+            f"patch -p1 < {SHIM_DIR}/ena_netpoll.patch   # an empty ena_netpoll in "
+            "ena_netdev_ops",
+            f"cd kernel/linux/ena && make && sudo cp ena.ko {updates} "
+            f"&& sudo depmod -a {release}",
             *reload,
         )
     else:
@@ -339,6 +395,7 @@ def netpoll_remedies(
             *reload,
         )
     shim = shim_source_dir()
+    shim_cmd = shim_command(dev)
     return (
         Remedy(
             text=f"Upgrade to a kernel ≥ 4.19. Since commit {OPTIONAL_HOOK_COMMIT} (\"netpoll: "
@@ -368,14 +425,17 @@ def netpoll_remedies(
             text="Patch the running kernel with a small module that gives the device a copy "
             "of its net_device_ops with an empty ndo_poll_controller (no reboot, no driver "
             "rebuild). It taints the kernel, must stay loaded while the device exists, and "
-            "should be tried on a spare machine first. Its source (np_shim.c) and Makefile "
-            f"are installed with netconsole in {shim}; copy that directory to the host.",
+            "should be tried on a spare machine first. `netconsole shim write` checks that "
+            f"it applies to {dev}, writes np_shim.c, its Makefile and a README of caveats, "
+            "builds it (--build) and loads it (--load, after saying what it does); the "
+            f"files are installed with netconsole in {shim}.",
             commands=(
                 headers,
-                f"cp -r {shim} ~/np_shim && cd ~/np_shim",
-                f"make -C /lib/modules/{release}/build M=$PWD modules",
-                f"sudo insmod np_shim.ko ifname={dev}",
+                shim_cmd,
+                f"cd {SHIM_DIR} && sudo insmod np_shim.ko ifname={dev}   # or add --load above",
                 *load_commands(targets, dev, loaded=loaded),
+                f"# without netconsole on that host: copy {shim} there, then make && "
+                f"sudo insmod np_shim.ko ifname={dev}",
             )),
         Remedy(
             text="Use `netconsole forward`: a userspace sender that reads /dev/kmsg and sends "

@@ -119,3 +119,19 @@ def run_doctor(snapshot: Path) -> DoctorReport:
                           findings=findings, raw=data)
     snapshot.with_suffix("").with_suffix(".doctor.json").write_text(proc.stdout)
     return report
+
+
+def live_json(lab_log: str, name: str) -> dict[str, Any]:
+    """The `netconsole doctor --json` report the guest printed between
+    `LAB: doctor-json-begin <name>` and `LAB: doctor-json-end <name>`
+    (lab.scenarios.doctor_json)."""
+    m = re.search(rf"^LAB: doctor-json-begin {re.escape(name)}\r?$(.*?)"
+                  rf"^LAB: doctor-json-end {re.escape(name)}\r?$", lab_log, re.S | re.M)
+    if m is None:
+        raise LabError(f"doctor report {name!r} is not in the lab log")
+    try:
+        data = json.loads(m.group(1))
+    except json.JSONDecodeError as exc:
+        raise LabError(f"doctor report {name!r}: not JSON: {exc}") from exc
+    assert isinstance(data, dict)
+    return data

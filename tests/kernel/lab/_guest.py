@@ -119,6 +119,11 @@ class Script:
             self.address()
         return self
 
+    def load_modules(self, *names: str) -> Script:
+        """Load modules of the kernel (lab._kernel.EXTRA_MODULES) with their dependencies."""
+        chain = self.kernel.insmod_chain(*names)
+        return self.sh(f"load {' '.join(chain)}") if chain else self
+
     def address(self, dev: str = "eth0") -> Script:
         return self.sh(f"ip addr add {GUEST_IP}/24 dev {dev}",
                        f"ip route add default via {HOST_IP} dev {dev}")

@@ -27,6 +27,10 @@ from lab._errors import LabError
 # modular) and the NIC driver chain for the QEMU devices the lab uses.
 NETCONSOLE = "netconsole"
 NIC_DRIVERS = ("virtio_pci", "virtio_net", "e1000")
+# Modules a scenario loads by name (`Script.load_modules`), not part of `setup()`:
+# HSR makes a device with IFF_DISABLE_NETPOLL, dummy devices are its two ports
+# (issue 18). A kernel without one of them lacks only the scenarios that need it.
+EXTRA_MODULES = ("hsr", "dummy")
 
 _IMAGE_612 = re.compile(r"^linux-image-(6\.12\.(\d+)\+deb12-amd64)-unsigned$")
 _MODULES_7 = re.compile(r"^linux-modules-(7\.(\d+)\.(\d+)\+deb\d+-amd64)$")
@@ -66,6 +70,8 @@ class Kernel:
         """Module names to load, deduplicated, dependencies first."""
         out: list[str] = []
         for want in wanted:
+            if want not in self.load_order:
+                raise LabError(f"{self.release}: module {want} is not in the kernel's packages")
             for name in self.load_order[want]:
                 if name not in out:
                     out.append(name)
@@ -122,7 +128,7 @@ def prepare_kernel(spec: KernelSpec, cache: Path) -> Kernel:
     manifest = root / "kernel.json"
     if manifest.exists():
         data = json.loads(manifest.read_text())
-        if data.get("version") == spec.version:
+        if data.get("version") == spec.version and data.get("extra") == list(EXTRA_MODULES):
             return _kernel(spec, root, data, download_bytes)
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -132,6 +138,7 @@ def prepare_kernel(spec: KernelSpec, cache: Path) -> Kernel:
             _run(["dpkg-deb", "-x", str(deb), str(tree)])
         data = _extract(spec.release, tree, root)
     data["version"] = spec.version
+    data["extra"] = list(EXTRA_MODULES)
     manifest.write_text(json.dumps(data, indent=1, sort_keys=True))
     return _kernel(spec, root, data, download_bytes)
 
@@ -180,6 +187,11 @@ def _extract(release: str, tree: Path, root: Path) -> dict[str, object]:
         elif want in (NETCONSOLE, "virtio_net"):
             raise LabError(f"{release}: module {want} is neither modular nor built in")
         else:  # not shipped as a module: built in (7.x packages have no modules.builtin)
+            load_order[want] = []
+    for want in EXTRA_MODULES:
+        if want in index:
+            load_order[want] = _resolve(want, index, builtin, out)
+        elif want in builtin:
             load_order[want] = []
     return {"load_order": load_order, "builtin_configfs": "configfs" in builtin}
 

@@ -15,12 +15,17 @@ test only reads what the boot left.
 |            | received by the real `netconsole listen` (ListenReceiver)  |               |
 | `python`   | Python in the guest: `python3 -m netconsole`, a kmsg write; | power off    |
 |            | `doctor --collect` healthy, via a gateway, without address |               |
+| `netpoll`  | an HSR device (IFF_DISABLE_NETPOLL): netconsole= and configfs | power off   |
+|            | on it fail, doctor; on 6.12 np_shim on eth0/eth1/hsr0      |               |
+| `warn_oops`| 6.12, basic + extended; labtrig.ko: WARN, 80 ms, NULL write | panic (oops) |
+|            | with panic_on_oops=1; received by `netconsole listen`      |               |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab._guest import CONFIGFS, GATEWAY_MAC, HOST_IP, Script
 
@@ -279,10 +284,130 @@ def python_command(s: Script, name: str, command: str) -> None:
     s.lab(f"py-end {name}")
 
 
+# --- issue 18: the seed failure on a real kernel, and np_shim -----------------------------
+
+LAB_DIR = Path(__file__).parent
+HSR_NET = "10.0.9"  # hsr0's own subnet: its targets point there, nothing is ever sent
+SHIM_DIR = "/lab/np_shim"
+SHIM_RECORDS = tuple(f"lab: with np_shim on eth0 {i}" for i in range(5))
+UNSHIM_RECORDS = tuple(f"lab: np_shim unloaded {i}" for i in range(5))
+RESHIM_RECORDS = tuple(f"lab: np_shim loaded again {i}" for i in range(3))
+DOCTOR_JSON_BEGIN = "doctor-json-begin"
+DOCTOR_JSON_END = "doctor-json-end"
+
+
+def doctor_json(s: Script, name: str) -> None:
+    """`netconsole doctor --json` on the live guest; the report to lab.log between
+    `LAB: doctor-json-begin <name>` and `LAB: doctor-json-end <name>`."""
+    path = f"/tmp/doctor-{name}.json"
+    python_command(s, f"doctor.{name}", f"python3 -m netconsole doctor --json > {path}")
+    s.lab(f"{DOCTOR_JSON_BEGIN} {name}")
+    s.sh(f"cat {path}")
+    s.lab(f"{DOCTOR_JSON_END} {name}")
+
+
+def hsr_device(s: Script) -> None:
+    """hsr0 over two dummy ports, up, with an address (netpoll wants one before it
+    gets to the device check)."""
+    s.extra_files["lab/mkhsr.py"] = ((LAB_DIR / "mkhsr.py").read_bytes(), 0o644)
+    s.sh(*(f"insmod /lib/modules/{m}.ko; labrc insmod.{m} $?"
+           for m in s.kernel.insmod_chain("hsr")))
+    s.sh(*(f"insmod /lib/modules/{m}.ko numdummies=2; labrc insmod.{m} $?"
+           for m in s.kernel.insmod_chain("dummy")))
+    s.sh("ip link set dummy0 up", "ip link set dummy1 up")
+    python_command(s, "mkhsr", "python3 /lab/mkhsr.py hsr0 dummy0 dummy1")
+    s.sh("ip link set hsr0 up; labrc hsr0.up $?", f"ip addr add {HSR_NET}.1/24 dev hsr0",
+         'lab "hsr0: $(ip link show hsr0 | tr "\n" " ")"',
+         'lab "hsr0 ports: $(ls -d /sys/class/net/hsr0/lower_* | tr "\n" " ")"')
+
+
+def netpoll(s: Script, ports: list[int], *, shim: dict[str, bytes] | None = None) -> None:
+    """netconsole on a device that sets IFF_DISABLE_NETPOLL (HSR), by module parameter
+    and by configfs, with doctor's view of each; then, with `shim` (the files of
+    `netconsole shim write --build`, 6.12 only), np_shim on hsr0, eth1 and eth0.
+
+    ports: 0 the `netconsole=` target on hsr0, 1 the configfs target `hsr` on hsr0
+    (nothing may arrive on either), 2 the extended target `ok` on eth0 that sends
+    while np_shim is loaded, unloaded and loaded again.
+    """
+    p_param, p_cfs, p_ok = ports
+    s.setup()
+    hsr_device(s)
+    # 1. by module parameter (Debian builds CONFIG_NETCONSOLE_DYNAMIC=y: the module
+    # loads all the same, the target stays disabled)
+    s.insmod_netconsole(f"@/hsr0,{p_param}@{HSR_NET}.2/", "nc.param.hsr0")
+    s.sh('lab "modules: $(cut -d" " -f1 /proc/modules | tr "\n" " ")"')
+    doctor_collect(s, "hsr-param")
+    # 2. by configfs
+    s.sh("rmmod netconsole; labrc rmmod.hsr $?")
+    s.insmod_netconsole(None, "nc.plain")
+    s.target("hsr", port=p_cfs, dev="hsr0", remote_ip=f"{HSR_NET}.2", remote_mac=None,
+             extended=True, enable=False)
+    s.sh(f"echo 1 > {CONFIGFS}/hsr/enabled 2>/tmp/enable.err; labrc hsr.enabled=1 $?",
+         'lab "enable stderr: $(cat /tmp/enable.err)"')
+    doctor_collect(s, "hsr-configfs")
+    doctor_json(s, "hsr-configfs")
+    if shim is None:
+        return
+    for name, data in shim.items():
+        s.extra_files[f"{SHIM_DIR.lstrip('/')}/{name}"] = (data, 0o644)
+    ko = f"{SHIM_DIR}/np_shim.ko"
+    # 3. np_shim on hsr0: it loads (HSR has no poll controller) and changes nothing,
+    # since netpoll checks IFF_DISABLE_NETPOLL first
+    s.sh(f"insmod {ko} ifname=hsr0; labrc shim.hsr0 $?",
+         f"echo 1 > {CONFIGFS}/hsr/enabled 2>/tmp/enable2.err; labrc hsr.enabled.shim $?",
+         'lab "enable with np_shim stderr: $(cat /tmp/enable2.err)"',
+         "rmmod np_shim; labrc shim.hsr0.rmmod $?")
+    # 4. eth1 (e1000) has a poll controller: the command refuses, so does the module
+    s.sh(*(f"insmod /lib/modules/{m}.ko" for m in s.kernel.insmod_chain("e1000")),
+         "ip link set eth1 up")
+    python_command(s, "shim.eth1", "python3 -m netconsole shim write /tmp/shim-eth1 "
+                   "--device eth1")
+    s.sh(f"insmod {ko} ifname=eth1; labrc shim.eth1.insmod $?")
+    # 5. eth0 (virtio_net, no poll controller): loaded by the command, netconsole on
+    # eth0 sends; unloaded; loaded again (the hook is gone again: ops restored)
+    python_command(s, "shim.load", f"python3 -m netconsole shim write {SHIM_DIR} "
+                   "--device eth0 --load --force")
+    s.sh('lab "with np_shim: $(grep -c np_shim_poll_controller /proc/kallsyms) in kallsyms"')
+    s.target("ok", port=p_ok, extended=True)
+    s.kmsg_many(SHIM_RECORDS)
+    s.settle()
+    s.sh("rmmod np_shim; labrc shim.rmmod $?",
+         'lab "after rmmod: $(grep -c np_shim_poll_controller /proc/kallsyms)"')
+    s.kmsg_many(UNSHIM_RECORDS)
+    s.settle()
+    s.sh(f"insmod {ko} ifname=eth0; labrc shim.again $?")
+    s.kmsg_many(RESHIM_RECORDS)
+    s.settle()
+    s.enable("ok", 0)
+    s.sh("rmmod np_shim; labrc shim.rmmod2 $?")
+    s.enable("ok", 1)
+    s.kmsg(END_MARK)
+    s.settle()
+
+
+LABTRIG_DELAY_MS = 80
+WARN_OOPS_MARK = "lab: labtrig warn_oops next"
+
+
+def warn_oops(s: Script, ports: list[int], *, labtrig: bytes) -> None:
+    """A module's WARN, then ~80 ms later a NULL-pointer write in the same insmod, with
+    panic_on_oops=1: the boot ends in the Oops's panic. ports: 0 basic, 1 extended."""
+    s.extra_files["lab/labtrig.ko"] = (labtrig, 0o644)
+    s.setup()
+    s.insmod_netconsole(";".join([nc_param(ports[0]), nc_param(ports[1], "+")]))
+    s.sh("echo 1 > /proc/sys/kernel/panic_on_oops; labrc panic_on_oops $?")
+    s.kmsg(WARN_OOPS_MARK)
+    s.settle()
+    s.lab(f"insmod labtrig.ko mode=warn_oops delay_ms={LABTRIG_DELAY_MS}")
+    s.sh(f"insmod /lab/labtrig.ko mode=warn_oops delay_ms={LABTRIG_DELAY_MS}", "sleep 30")
+
+
 SCENARIOS: dict[str, tuple[Steps, int]] = {
     "python": (python, 3),
     "listen": (listen, 3),
     "modparam": (modparam, 3),
     "configfs": (configfs, 3),
     "burst": (burst, 2),
+    "netpoll": (netpoll, 3),  # np_shim steps only with shim= (conftest's netpoll_run)
 }

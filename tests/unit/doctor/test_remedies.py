@@ -239,7 +239,13 @@ def test_np_shim_remedy_points_at_the_installed_source(tmp_path: Path) -> None:
     assert "docs/doctor.md" not in shim.text
     assert str(shim_dir) in shim.text
     assert any(str(shim_dir) in c for c in shim.commands)
-    assert "sudo insmod np_shim.ko ifname=ens5" in shim.commands
+    # issue 18: the command that writes, builds (and loads) it for this device
+    assert "netconsole shim write ~/np_shim --device ens5 --build" in shim.commands
+    assert any(c.startswith("cd ~/np_shim && sudo insmod np_shim.ko ifname=ens5")
+               for c in shim.commands), shim.commands
+    rebuild = f.remedies[3]
+    assert any("--ena-patch" in c for c in rebuild.commands), rebuild.commands
+    assert "git checkout ena_linux_2.0.1   # the release this host runs" in rebuild.commands
 
 
 def _doc_block(doc: str, lang: str, after: str) -> str:

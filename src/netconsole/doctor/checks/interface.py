@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from netconsole.doctor.facts import Facts, Mode, Origin, Target
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
 from netconsole.doctor.remedies import (
+    disabled_netpoll_remedies,
     distro_of,
-    forward_command,
     load_commands,
     netpoll_remedies,
     retarget,
@@ -151,17 +151,7 @@ def check_netpoll(f: Facts, iface: Iface, targets: list[Target]) -> list[Finding
         drv = f"{d.driver or 'unknown driver'} {d.driver_version or ''}".strip()
         if a.verdict is netpoll.Verdict.UNSUPPORTED or seen:
             if a.disable_netpoll or a.kernel is netpoll.KernelHook.OPTIONAL:
-                cause = (f"{d.name} sets IFF_DISABLE_NETPOLL ({d.kind or 'this device type'} "
-                         "cannot be driven by netpoll). netpoll_setup fails with "
-                         f"{errno_text(kdmesg.ENOTSUPP)}.")
-                out.append(Finding(
-                    code="netpoll-disabled", severity=Severity.ERROR,
-                    title=f"{d.name} cannot do netpoll (IFF_DISABLE_NETPOLL)", cause=cause,
-                    evidence=tuple(ev), target=label,
-                    remedies=(Remedy(text="Point netconsole at a physical interface or its "
-                                     "bond/bridge master instead"),
-                              Remedy(text="Or send from userspace",
-                                     commands=(forward_command(targets),)))))
+                out.append(_disabled(f, d, a, targets, tuple(ev), label))
                 continue
             kver = str(f.version) if f.version else "this kernel"
             if f.version is not None:
@@ -207,6 +197,37 @@ def check_netpoll(f: Facts, iface: Iface, targets: list[Target]) -> list[Finding
                 title=f"netpoll can drive {d.name} ({drv})", cause="; ".join(a.reasons),
                 evidence=tuple(ev), target=label))
     return out
+
+
+def _disabled(f: Facts, d: Iface, a: netpoll.NetpollAssessment, targets: list[Target],
+              ev: tuple[Evidence, ...], label: str | None) -> Finding:
+    """netpoll refuses the device itself (IFF_DISABLE_NETPOLL) on a kernel that needs no
+    ndo_poll_controller: not the < 4.19 case, so none of its remedies."""
+    article = {"hsr": "an HSR", "prp": "a PRP"}.get(d.kind or "", f"a {d.kind}")
+    what = f"{article} device" if a.disable_netpoll and d.kind else "this device"
+    kver = f"kernel {f.version}" if f.version else "this kernel"
+    cause = (
+        f"{d.name} is {what}, which sets IFF_DISABLE_NETPOLL: __netpoll_setup refuses it "
+        f"on every kernel (`netpoll: netconsole: {d.name} doesn't support polling, "
+        f"aborting`, {errno_text(kdmesg.ENOTSUPP)}). `echo 1 > enabled` on a configfs "
+        "target fails with that error; with configfs in the kernel "
+        "(CONFIG_NETCONSOLE_DYNAMIC=y) the module still loads and leaves a netconsole= "
+        "target disabled (`Not enabling netconsole for cmdline0. Netpoll setup failed`), "
+        "without it modprobe fails. Kernels before 4.19 print the same for a driver "
+        f"without ndo_poll_controller; not here: {kver} "
+        "needs no such hook, and the flag is checked before it, so a newer kernel, a "
+        "rebuilt driver or np_shim cannot help.")
+    others = [lk.name for lk in f.net.links or [] if lk.name not in (d.name, "lo", *d.lower)
+              and lk.master is None and lk.up is not False and first_address(
+                  f.net.addresses or [], lk.name, 6 if any(t.ipv6 for t in targets) else 4)
+              is not None]
+    return Finding(
+        code="netpoll-disabled", severity=Severity.ERROR,
+        title=f"{d.name} cannot do netpoll (IFF_DISABLE_NETPOLL): ENOTSUPP (524)",
+        cause=cause, evidence=ev, target=label,
+        remedies=disabled_netpoll_remedies(dev=d.name, ports=d.lower, others=others,
+                                           targets=targets, distro=distro_of(f.os_release),
+                                           loaded=f.loaded))
 
 
 def check_interfaces(f: Facts) -> list[Finding]:
