@@ -29,6 +29,14 @@ DB = Sender(host="192.0.2.20", port=6665, local_port=6666)
 NOW = time.time()
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """Ages are relative to each test's start, not to when the suite imported
+    this module (minutes earlier in a full run: "5m ago" had become silent)."""
+    global NOW
+    NOW = time.time()
+
+
 def _record(seq: int, sender: Sender, text: bytes, level: int, age: float) -> Record:
     fields: tuple[tuple[bytes, bytes], ...] = ((b"msgid", str(seq).encode()),)
     if sender == WEB:
@@ -193,6 +201,22 @@ def test_hosts_machines_group_streams_by_hostname(db: Path) -> None:
         1, 2, 4, "silent")
     table = _invoke(db, "hosts", "--machines")
     assert table.exit_code == 0 and "web-1" in table.output and "2001:db8::10" in table.output
+
+
+def test_hosts_machines_release_from_any_stream(db: Path) -> None:
+    """Issue 13: a machine's newest stream is a basic-mode one (no release prefix);
+    its other stream has a release, and the machine must show it, not `-`."""
+    basic = Sender(host=DB.host, port=DB.port, local_port=6667)
+    store = open_store(db)
+    store.apply([Record(sender=basic, mode=Mode.BASIC, received=NOW - 10, level=3,
+                        text=b"sd 0:0:0:0: [sda] I/O error, dev sda, sector 4096")])
+    store.close()
+    result = _invoke(db, "hosts", "--machines", "--json")
+    machine = next(m for m in json.loads(result.output) if m["machine"] == DB.host)
+    assert [s["release"] for s in machine["streams"]] == ["6.12.0-1-amd64", None]
+    assert machine["release"] == "6.12.0-1-amd64"
+    table = _invoke(db, "hosts", "--machines").output.splitlines()
+    assert "6.12.0-1-amd64" in next(line for line in table if DB.host in line)
 
 
 def test_export_jsonl_to_file(db: Path, tmp_path: Path) -> None:

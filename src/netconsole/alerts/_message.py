@@ -28,6 +28,7 @@ def incident_json(event: Incident | Silence) -> dict[str, Any]:
         "first_seq": event.first_seq, "last_seq": event.last_seq,
         "truncated": event.truncated, "fatal": event.fatal, "count": event.count,
         "lines": event.lines, "frames": [str(f) for f in event.frames], "text": event.text,
+        "previous_boot": event.previous_boot,
     }
 
 
@@ -66,6 +67,8 @@ class Alert:
             body = "went silent" + (f" after: {self.title}" if self.title else "")
         else:
             body = self.title + (f" — in {self.culprit}" if self.culprit else "")
+            if self.incident.get("previous_boot"):
+                body += " (in the previous boot, replayed from pstore)"
         text = f"{head}: {body}"
         if self.count > 1 or self.summary:
             span = _span(self.last - self.first)

@@ -21,6 +21,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from netconsole._terminal import printable
 from netconsole.store import (
     LEVEL_LABELS,
     Retention,
@@ -175,17 +176,22 @@ def format_time(when: float) -> str:
     return datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _label(stored: StoredRecord) -> str:
+    return printable(stored.name or stored.record.sender.host)
+
+
 def render_record(stored: StoredRecord, *, width: int = 0) -> Text:
     """One record as a terminal line: `host  time  level  [  ts] text`.
 
     The host comes first so interleaved hosts stay readable; the whole line
     takes the level's colour so errors stand out in a scrolling view. Lines
     after the first (basic-mode multi-line records) are indented under the text.
+    Sender text is shown through `printable`: control bytes escaped, never markup.
     """
     record = stored.record
     level = record.level
     style = LEVEL_STYLES[level] if level is not None and 0 <= level <= 7 else ""
-    label = stored.name or record.sender.host
+    label = _label(stored)
     line = Text()
     line.append(label.ljust(width), style="bold cyan")
     line.append(" " + format_time(record.received), style="dim")
@@ -193,7 +199,7 @@ def render_record(stored: StoredRecord, *, width: int = 0) -> Text:
     if record.ts_usec is not None:
         seconds, micros = divmod(record.ts_usec, 1_000_000)
         line.append(f" [{seconds:5d}.{micros:06d}]", style="dim")
-    text = record.text.decode("utf-8", "replace").replace("\n", "\n    ")
+    text = printable(record.text, newlines=True).replace("\n", "\n    ")
     line.append(" " + text, style=style)
     if not record.complete:
         line.append(" [incomplete]", style="dim italic")
@@ -213,7 +219,7 @@ def print_records(
         for stored in batch:
             click.echo(json.dumps(stored_to_json(stored), ensure_ascii=False))
         return width
-    width = max([width, *(len(s.name or s.record.sender.host) for s in batch)])
+    width = max([width, *(len(_label(s)) for s in batch)])
     for stored in batch:
         out.print(render_record(stored, width=width))
     return width

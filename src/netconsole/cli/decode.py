@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
-from typing import BinaryIO
+from collections.abc import Iterable
+from typing import BinaryIO, TextIO
 
 import click
 
@@ -12,6 +15,15 @@ from netconsole.capture import read_frames
 from netconsole.capture._decode import CaptureDecoder, DecodeSummary
 from netconsole.records_json import event_to_json
 from netconsole.stream import Record
+from netconsole.stream.events import Event
+
+
+class _OutputFailed(Exception):
+    """stdout refused a write (a full disk, /dev/full): not the input's fault."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error.strerror)
+        self.error = error
 
 
 @click.command()
@@ -33,8 +45,8 @@ def decode(files: tuple[str, ...], ports: tuple[int, ...], events: bool, summary
     docs/records.md). A summary of records, hosts, gaps, incomplete records and
     rejected packets goes to stderr. Bad input is counted, never fatal.
 
-    Exit status: 0 when every file was read, 2 when a file could not be opened
-    or is not a capture at all.
+    Exit status: 0 when every file was read, 1 when the output could not be
+    written, 2 when a file could not be opened or read, or is not a capture.
 
     Example:
 
@@ -45,28 +57,68 @@ def decode(files: tuple[str, ...], ports: tuple[int, ...], events: bool, summary
     decoder = CaptureDecoder(ports)
     out = sys.stdout
     failed = False
-    for name in files:
-        try:
-            f: BinaryIO = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
-        except OSError as exc:
-            click.echo(f"netconsole decode: {name}: {exc.strerror}", err=True)
-            failed = True
-            continue
-        with f:
-            before = len(decoder.summary.problems)
-            for ev in decoder.frames(read_frames(f), name):
-                if events or isinstance(ev, Record):
-                    out.write(json.dumps(event_to_json(ev), ensure_ascii=False) + "\n")
-            for problem in decoder.summary.problems[before:]:
-                if "not_a_capture" in problem or "too short to be" in problem:
+    opened = 0
+    try:
+        for name in files:
+            try:
+                f: BinaryIO = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+            except OSError as exc:
+                click.echo(f"netconsole decode: {name}: {exc.strerror}", err=True)
+                failed = True
+                continue
+            opened += 1
+            with f:
+                before = len(decoder.summary.problems)
+                try:
+                    _write(out, decoder.frames(read_frames(f), name), events)
+                except OSError as exc:  # reading the capture (writing raises _OutputFailed)
+                    click.echo(f"netconsole decode: {name}: {exc.strerror}", err=True)
                     failed = True
-    for ev in decoder.finish():
-        if events or isinstance(ev, Record):
-            out.write(json.dumps(event_to_json(ev), ensure_ascii=False) + "\n")
-    out.flush()
-    _print_summary(decoder.summary, summary)
+                for problem in decoder.summary.problems[before:]:
+                    if "not_a_capture" in problem or "too short to be" in problem:
+                        failed = True
+        _write(out, decoder.finish(), events)
+        _flush(out)
+    except _OutputFailed as exc:
+        if exc.error.errno == errno.EPIPE:
+            raise exc.error from None  # the reader stopped reading: click exits quietly
+        _discard(out)
+        click.echo(f"netconsole decode: cannot write the output: {exc}", err=True)
+        sys.exit(1)
+    if opened:  # nothing read, nothing to sum up: the errors above say it all
+        _print_summary(decoder.summary, summary)
     if failed:
         sys.exit(2)
+
+
+def _write(out: TextIO, evs: Iterable[Event], events: bool) -> None:
+    """One JSON line per record (and per event with `events`)."""
+    for ev in evs:  # reading the capture happens here too: its errors are not ours
+        if events or isinstance(ev, Record):
+            line = json.dumps(event_to_json(ev), ensure_ascii=False) + "\n"
+            try:
+                out.write(line)
+            except OSError as exc:
+                raise _OutputFailed(exc) from exc
+
+
+def _flush(out: TextIO) -> None:
+    try:
+        out.flush()
+    except OSError as exc:
+        raise _OutputFailed(exc) from exc
+
+
+def _discard(out: TextIO) -> None:
+    """Point stdout's descriptor at /dev/null: the interpreter flushes stdout again at
+    exit, and the output still buffered would fail again, with a traceback."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # not a real file (a test runner's buffer)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
 
 
 def _print_summary(s: DecodeSummary, how: str) -> None:

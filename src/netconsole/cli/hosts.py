@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
+from netconsole._terminal import text
 from netconsole.cli._options import console, db_option, json_option, parsed_by, reader_for
 from netconsole.store import DEFAULT_SILENT_AFTER, HostInfo, parse_duration
 
@@ -25,22 +29,28 @@ def ago(when: float | None, now: float) -> str:
     return f"{int(seconds)}s ago"
 
 
+def _status(status: str) -> Text:
+    return Text("live", style="green") if status == "live" else Text("silent", style="red")
+
+
 def hosts_table(hosts: list[HostInfo], now: float) -> Table:
-    """The rich table `netconsole hosts` prints."""
+    """The rich table `netconsole hosts` prints; sender text as `text()`, never markup."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("host", style="bold cyan", no_wrap=True)
     table.add_column("address", no_wrap=True)
     table.add_column("release", no_wrap=True)
     table.add_column("last seen", no_wrap=True)
-    for name in ("records", "lost seq", "lost msgid", "reboots", "incomplete", "dups"):
+    shed = any(host.shed for host in hosts)  # a column only when the receiver shed
+    for name in ("records", "lost seq", "lost msgid", "reboots", "incomplete", "dups",
+                 *(("shed",) if shed else ())):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for host in hosts:
         address = f"[{host.address}]" if ":" in host.address else host.address
         table.add_row(
-            host.label,
-            f"{address}:{host.port}→{host.local_port}",
-            host.release or "-",
+            text(host.label),
+            text(f"{address}:{host.port}→{host.local_port}"),
+            text(host.release or "-"),
             ago(host.last_record, now),
             str(host.records),
             str(host.lost_seq + host.dropped),
@@ -48,7 +58,8 @@ def hosts_table(hosts: list[HostInfo], now: float) -> Table:
             str(host.reboots),
             str(host.incomplete),
             str(host.duplicates),
-            "[green]live[/]" if host.status == "live" else "[red]silent[/]",
+            *((str(host.shed),) if shed else ()),
+            _status(host.status),
         )
     return table
 
@@ -77,7 +88,9 @@ class Machine:
 
     @property
     def release(self) -> str | None:
-        return max(self.streams, key=lambda h: h.last_record or 0.0).release
+        """The release the newest stream that carries one sent (basic mode carries none)."""
+        known = [h for h in self.streams if h.release]
+        return max(known, key=lambda h: h.last_record or 0.0).release if known else None
 
     @property
     def records(self) -> int:
@@ -105,8 +118,24 @@ class Machine:
             "last_record": self.last_record, "records": self.records,
             "lost_seq": self.lost_seq, "lost_msgid": self.lost_msgid,
             "reboots": self.reboots, "status": self.status,
-            "streams": [dataclasses.asdict(h) for h in self.streams],
+            "streams": [host_json(h) for h in self.streams],
         }
+
+
+_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostInfo))
+_host_values = operator.attrgetter(*_HOST_FIELDS)
+
+
+def host_json(h: HostInfo) -> dict[str, object]:
+    """`dataclasses.asdict` without its deep copy of every value (3.6 s at 150,000 hosts)."""
+    return dict(zip(_HOST_FIELDS, _host_values(h), strict=True))
+
+
+def json_array(items: Iterable[dict[str, object]]) -> str:
+    """A JSON array, one object per line: `indent=` would take json's pure-Python
+    encoder, three times slower at fleet scale."""
+    body = ",\n".join(map(json.dumps, items))
+    return f"[\n{body}\n]" if body else "[]"
 
 
 def machines(hosts: list[HostInfo]) -> list[Machine]:
@@ -132,10 +161,9 @@ def machines_table(found: list[Machine], now: float) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for m in found:
-        table.add_row(m.machine, str(len(m.streams)), ", ".join(m.addresses),
-                      m.release or "-", ago(m.last_record, now), str(m.records),
-                      str(m.lost_seq), str(m.lost_msgid), str(m.reboots),
-                      "[green]live[/]" if m.status == "live" else "[red]silent[/]")
+        table.add_row(text(m.machine), str(len(m.streams)), text(", ".join(m.addresses)),
+                      text(m.release or "-"), ago(m.last_record, now), str(m.records),
+                      str(m.lost_seq), str(m.lost_msgid), str(m.reboots), _status(m.status))
     return table
 
 
@@ -183,14 +211,14 @@ def hosts(by_machine: bool, silent_after: float, db: Path | None, as_json: bool)
     if by_machine:
         grouped = machines(found)
         if as_json:
-            click.echo(json.dumps([m.as_json() for m in grouped], indent=2))
+            click.echo(json_array(m.as_json() for m in grouped))
         elif not grouped:
             console().print("no hosts yet")
         else:
             console().print(machines_table(grouped, now))
         return
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(h) for h in found], indent=2))
+        click.echo(json_array(map(host_json, found)))
         return
     out = console()
     if not found:

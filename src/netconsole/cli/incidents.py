@@ -18,6 +18,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from netconsole._terminal import printable, text
 from netconsole.cli._options import (
     console,
     db_option,
@@ -56,6 +57,8 @@ def _flags(incident: StoredIncident) -> str:
         flags.append("truncated")
     if incident.count > 1:
         flags.append(f"x{incident.count}")
+    if incident.previous_boot:
+        flags.append("previous-boot")
     return ",".join(flags)
 
 
@@ -67,9 +70,9 @@ def incidents_table(found: list[StoredIncident]) -> Table:
                          justify="right" if name == "id" else "left")
     for inc in found:
         table.add_row(
-            str(inc.id), format_time(inc.first_received), Text(inc.label, style="bold cyan"),
-            Text(inc.kind, style=SEVERITY_STYLES.get(inc.severity, "")), Text(inc.title),
-            Text(inc.culprit or "-"), _flags(inc),
+            str(inc.id), format_time(inc.first_received), text(inc.label, "bold cyan"),
+            Text(inc.kind, style=SEVERITY_STYLES.get(inc.severity, "")), text(inc.title),
+            text(inc.culprit or "-"), _flags(inc),
         )
     return table
 
@@ -81,8 +84,9 @@ def top_table(groups: list[IncidentGroup], now: float) -> Table:
         table.add_column(name, justify="right" if name in ("incidents", "hosts", "latest")
                          else "left", no_wrap=name not in ("title", "culprit"))
     for g in groups:
-        table.add_row(str(g.incidents), str(g.hosts), g.kind, Text(g.title),
-                      Text(g.culprit or "-"), ago(g.last, now), g.fingerprint, str(g.latest_id))
+        table.add_row(str(g.incidents), str(g.hosts), Text(g.kind), text(g.title),
+                      text(g.culprit or "-"), ago(g.last, now), Text(g.fingerprint),
+                      str(g.latest_id))
     return table
 
 
@@ -106,7 +110,8 @@ def incidents(ctx: click.Context, host: str | None, kind: str | None, since: flo
     Each is one kernel report grouped from its records, with its title (the
     line a person would quote), the culprit frame of its call trace, and
     flags: open (still arriving), fatal (it ended in a panic), truncated
-    (the host died or rebooted mid-report). `incidents show ID` prints one
+    (the host died or rebooted mid-report), previous-boot (replayed from
+    pstore after a reboot by `netconsole forward`). `incidents show ID` prints one
     whole; `incidents top` groups the same crash across hosts. --json prints
     the incidents as a JSON array.
 
@@ -154,7 +159,7 @@ def show(ctx: click.Context, incident_id: int, db: Path | None, as_json: bool) -
         return
     out = console()
     style = SEVERITY_STYLES.get(inc.severity, "")
-    out.print(Text(f"#{inc.id} {inc.kind} ({inc.severity})", style=style), Text(inc.title))
+    out.print(Text(f"#{inc.id} {inc.kind} ({inc.severity})", style=style), text(inc.title))
     address = f"[{inc.sender.host}]" if ":" in inc.sender.host else inc.sender.host
     rows = [
         ("host", f"{inc.label} ({address}:{inc.sender.port}), boot {inc.boot}"),
@@ -170,15 +175,15 @@ def show(ctx: click.Context, incident_id: int, db: Path | None, as_json: bool) -
         ("flags", _flags(inc) or "-"),
     ]
     for name, value in rows:
-        out.print(Text(f"{name:>12}  ", style="dim"), Text(value))
+        out.print(Text(f"{name:>12}  ", style="dim"), text(value))
     reliable = [f for f in inc.frames if not f.get("rip") and f.get("section", 0) == 0]
     if reliable:
         out.print(Text("\ncall trace", style="bold"))
         for frame in reliable:
-            out.print(Text("  " + _frame_text(frame),
-                           style="dim" if not frame.get("reliable", True) else ""))
+            out.print(text("  " + _frame_text(frame),
+                           "dim" if not frame.get("reliable", True) else ""))
     out.print(Text("\nreport", style="bold"))
-    out.print(Text(inc.text))
+    out.print(Text(printable(inc.text, newlines=True)))
 
 
 @incidents.command()
@@ -241,6 +246,6 @@ def silences(ctx: click.Context, host: str | None, since: float | None, limit: i
     for e in found:
         d = e.detail
         what = d.get("phase", "?") + (" (rebooted)" if d.get("rebooted") else "")
-        table.add_row(format_time(e.at), Text(e.name or e.sender.host, style="bold cyan"),
-                      what, str(d.get("reason", "")), Text(d.get("title") or "-"))
+        table.add_row(format_time(e.at), text(e.name or e.sender.host, "bold cyan"),
+                      text(what), text(str(d.get("reason", ""))), text(d.get("title") or "-"))
     out.print(table)

@@ -19,6 +19,13 @@ from netconsole.collector import (
 from netconsole.store import StoreError
 
 
+class _BadConfig(click.ClickException):
+    """A bad setting: one line (`Error: …`) and status 2, as for a bad option,
+    without the usage text (the line names the setting, whether file or option)."""
+
+    exit_code = 2
+
+
 @click.command()
 @click.option("-p", "--port", "ports", type=click.IntRange(1, 65535), multiple=True,
               help="UDP port to receive on (repeatable). Default: 6666.")
@@ -42,6 +49,9 @@ from netconsole.store import StoreError
 @click.option("--retain", metavar="AGE", help="Delete records older than AGE (30d, 12h).")
 @click.option("--max-size", metavar="SIZE", help="Keep the database under SIZE (10GB).")
 @click.option("--rcvbuf", type=int, metavar="BYTES", help="Socket receive buffer to ask for.")
+@click.option("--sender-budget", type=click.FloatRange(min=0), metavar="RECORDS",
+              help="Records/s one sender may average while the receiver is behind; its "
+                   "excess is shed (crash reports never are). 0: no budget. Default: 2000.")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
               help="TOML configuration file; options given here win over it.")
 @click.option("--print-config", is_flag=True,
@@ -74,7 +84,7 @@ def listen(config_path: str | None, print_config: bool, no_http: bool, **options
         file_values = load_toml(config_path) if config_path else {}
         cfg = build_config(file_values, cli_values)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise _BadConfig(str(exc)) from None
     if no_http:
         cfg = cfg.replace(http=None)
     if print_config:

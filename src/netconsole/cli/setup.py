@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SEEN = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SEEN, EXIT_UNCONFIRMED = 0, 1, 2, 3, 4
 
 
 def jsonable(obj: Any) -> Any:
@@ -181,7 +181,8 @@ def setup(receiver: str | None, name: str, dry_run: bool, persist: bool, boot_pa
     (`netconsole listen`, GET /api/v1/seen) whether it arrived.
 
     Exit status: 0 done, 1 cannot work (explained), 2 usage, 3 applied but
-    the receiver did not see the nonce.
+    the receiver did not see the nonce, 4 applied but delivery is unproven
+    (the receiver API did not answer, or the nonce could not be sent).
 
     Example:
 
@@ -203,11 +204,14 @@ def setup(receiver: str | None, name: str, dry_run: bool, persist: bool, boot_pa
             if as_json:
                 click.echo(json.dumps({"removed": remove, "done": list(done),
                                        "files": list(gone.files),
-                                       "commands": list(gone.commands)}, indent=2))
+                                       "commands": list(gone.commands),
+                                       "notes": list(gone.notes)}, indent=2))
             else:
                 for line in (*done, *(f"removed {f}" for f in gone.files), *gone.commands):
                     click.echo(line)
                 click.echo(f"target {remove} removed")
+                for n in gone.notes:
+                    click.echo(f"note: {n}")
             sys.exit(EXIT_OK)
         if not receiver:
             raise click.UsageError("RECEIVER is required (or --status / --remove NAME)")

@@ -2,22 +2,46 @@
 
 Precedence: built-in defaults < the TOML file (`--config`) < command-line
 options. `render_toml` prints the effective configuration in the same format
-(`netconsole listen --print-config`), so it can be saved and edited.
+(`netconsole listen --print-config`), the other tables (`[[alerts]]`) included,
+so it can be saved and edited.
+
+`ListenConfig` checks every value's type and range whatever its source (the
+file gives str, int, float, bool and lists; the options give str and int): a
+mistake is one `ConfigError` naming the setting before anything is started or
+created, and a bad edit before a SIGHUP keeps the running configuration.
+Durations (`batch-interval`, `silent-after`) take seconds or a string with a
+unit as `retain` does (`"10m"`), and are kept as float seconds. TOML has no
+null: `http = false` turns the endpoints off.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
+import json
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netconsole.alerts import RuleError, parse_rules
 from netconsole.collector._sockets import DEFAULT_RCVBUF
+from netconsole.store import StoreError, parse_duration, parse_size
 
 DEFAULT_PORT = 6666  # the kernel's default target port (§2.1)
+MAX_WORKERS = 256  # as `--workers`
+MAX_RCVBUF = 2**31 - 1  # SO_RCVBUF is a C int
+# Records wait this long at most before they are stored and shown; past a
+# minute "live" means nothing and a crash loses more than it should.
+MAX_BATCH_INTERVAL = 60.0
+# Settings a running receiver cannot take on SIGHUP: sockets, store, HTTP and
+# the incident detector are set up once.
+RESTART_ONLY = ("ports", "bind", "db", "workers", "http", "rcvbuf", "retain", "max_size",
+                "silent_after")
 
 
 class ConfigError(ValueError):
@@ -54,27 +78,80 @@ class ListenConfig:
     """Longest a received record waits before it is written, seconds."""
     silent_after: float = 600.0
     """A host with no record for this long is shown as silent, seconds."""
+    sender_budget: float = 2000.0
+    """Records a second one sender may average while the receiver is behind; its excess
+    is shed (crash reports never are) so that a noisy host cannot silence the others.
+    It saves up 1 s worth while quiet. 0: no budget."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Tables of the file this layer does not own (alerts, …), passed on as they are."""
 
     def __post_init__(self) -> None:
+        _check_list(self.ports, "ports", int, "[6666]")
+        if not self.ports:
+            raise ConfigError("ports: give at least one port")
         for p in self.ports:
             if not 1 <= p <= 65535:
                 raise ConfigError(f"port {p} is not between 1 and 65535")
+        _check_list(self.bind, "bind", str, '["::"]')
         for a in self.bind:
             try:
                 ipaddress.ip_address(a)
             except ValueError:
                 raise ConfigError(f"bind address {a!r} is not an IP address") from None
+        _check_list(self.allow, "allow", str, '["10.0.0.0/8"]')
         for c in self.allow:
             try:
                 ipaddress.ip_network(c, strict=False)
             except ValueError:
                 raise ConfigError(f"--allow {c!r} is not a CIDR such as 10.0.0.0/8") from None
-        if self.http is not None:
-            parse_hostport(self.http)
-        if self.workers < 0:
-            raise ConfigError("workers cannot be negative")
+        _check_optional_str(self.db, "db")
+        _check_int(self.workers, "workers", 0, MAX_WORKERS)
+        http: Any = self.http  # the file may give anything
+        if http is False:
+            object.__setattr__(self, "http", None)
+        elif http is not None:
+            if not isinstance(http, str):
+                raise ConfigError(f"http must be a string such as \"127.0.0.1:6680\" or false, "
+                                  f"not {http!r}")
+            try:
+                parse_hostport(http)
+            except ConfigError as exc:
+                raise ConfigError(f"http: {exc}") from None
+        _check_optional_str(self.jsonl, "jsonl")
+        if self.jsonl is not None and self.jsonl != "-":
+            _check_writable(self.jsonl)
+        if not isinstance(self.quiet, bool):
+            raise ConfigError(f"quiet must be true or false, not {self.quiet!r}")
+        _check_int(self.rcvbuf, "rcvbuf", 1, MAX_RCVBUF)
+        _check_optional_str(self.retain, "retain")
+        _check_optional_str(self.max_size, "max-size")
+        try:
+            if self.retain is not None:
+                parse_duration(self.retain)
+        except StoreError as exc:
+            raise ConfigError(f"retain: {exc}") from None
+        try:
+            if self.max_size is not None:
+                parse_size(self.max_size)
+        except StoreError as exc:
+            raise ConfigError(f"max-size: {exc}") from None
+        object.__setattr__(self, "batch_interval",
+                           _seconds(self.batch_interval, "batch-interval", MAX_BATCH_INTERVAL))
+        object.__setattr__(self, "silent_after", _seconds(self.silent_after, "silent-after"))
+        budget = self.sender_budget
+        if (not isinstance(budget, (int, float)) or isinstance(budget, bool)
+                or not math.isfinite(budget) or budget < 0):
+            raise ConfigError(f"sender-budget must be a number of records/s >= 0 (0: no "
+                              f"budget), not {budget!r}")
+        object.__setattr__(self, "sender_budget", float(budget))
+        if not isinstance(self.extra, dict):
+            raise ConfigError(f"extra must be a dict of tables, not {self.extra!r}")
+        try:
+            parse_rules(self.extra.get("alerts"))
+        except RuleError as exc:
+            raise ConfigError(str(exc)) from None
+        except (TypeError, ValueError) as exc:  # a value of a type the rules do not expect
+            raise ConfigError(f"alert rules: {exc}") from None
 
     @property
     def worker_count(self) -> int:
@@ -87,17 +164,111 @@ class ListenConfig:
 def parse_hostport(text: str) -> tuple[str, int]:
     """`127.0.0.1:6680`, `[::1]:6680` or `:6680` -> (host, port)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ConfigError(f"{text!r} is not address:port (e.g. 127.0.0.1:6680)")
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise ConfigError(f"{text!r}: port {number} is not between 1 and 65535")
     host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
+    if not _is_host(host):
+        raise ConfigError(f"{text!r}: {host!r} is not an IP address or host name")
+    return host, number
+
+
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return len(host) <= 253 and _HOSTNAME.fullmatch(host) is not None
+    return True
+
+
+def _kind(t: type) -> str:
+    return {int: "integers", str: "strings"}.get(t, t.__name__)
+
+
+def _check_list(value: Any, name: str, item: type, example: str) -> None:
+    # bool is an int to Python, never to an operator.
+    if not isinstance(value, tuple):
+        raise ConfigError(f"{name} must be a list such as {example}, not {value!r}")
+    for v in value:
+        if not isinstance(v, item) or isinstance(v, bool):
+            raise ConfigError(f"{name} must be a list of {_kind(item)} such as {example}, "
+                              f"not {list(value)!r}")
+
+
+def _check_optional_str(value: Any, name: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{name} must be a string, not {value!r}")
+
+
+def _check_int(value: Any, name: str, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, not {value!r}")
+    if value < low:
+        raise ConfigError(f"{name} cannot be negative" if low == 0 else
+                          f"{name} must be between {low} and {high}, not {value}")
+    if value > high:
+        raise ConfigError(f"{name} must be at most {high}" if low == 0 else
+                          f"{name} must be between {low} and {high}, not {value}")
+
+
+def _seconds(value: Any, name: str, most: float | None = None) -> float:
+    """A duration setting as float seconds: a number, or a string such as `10m`."""
+    if isinstance(value, str):
+        try:
+            seconds = parse_duration(value)
+        except StoreError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ConfigError(f"{name} must be a number of seconds or a duration such as "
+                          f"\"10m\", not {value!r}")
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{name} must be a finite number of seconds, not {value!r}")
+    if seconds <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, not {value!r}")
+    if most is not None and seconds > most:
+        raise ConfigError(f"{name} must be at most {most:g} seconds, not {value!r}")
+    return seconds
+
+
+def _check_writable(path: str) -> None:
+    """The jsonl file can be opened for appending (checked before anything starts)."""
+    if not path:
+        raise ConfigError("jsonl: give a file name, or - for stdout")
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"jsonl: {path} is a directory; give a file in it")
+    parent = p.parent
+    if not parent.is_dir():
+        raise ConfigError(f"jsonl: directory {parent} does not exist")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ConfigError(f"jsonl: cannot write {path} (permission denied)")
+    if not p.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"jsonl: cannot write in {parent} (permission denied)")
+
+
+def reloaded(running: ListenConfig, fresh: ListenConfig) -> tuple[ListenConfig, list[str]]:
+    """What a running receiver takes from `fresh` on SIGHUP, and the names of
+    the settings it had to keep (they change on restart only)."""
+    ignored = [name for name in RESTART_ONLY if getattr(fresh, name) != getattr(running, name)]
+    return fresh.replace(**{name: getattr(running, name) for name in RESTART_ONLY}), ignored
 
 
 _KEYS = {f.name for f in dataclasses.fields(ListenConfig)} - {"extra"}
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a configuration file; keys as in `ListenConfig` (dashes allowed)."""
+    """Read a configuration file; keys as in `ListenConfig` (dashes allowed).
+
+    The settings are the `[listen]` table, or the top level of a file without
+    one; the other tables (`[[alerts]]`, …) are passed on as `extra`.
+    """
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -105,19 +276,35 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    listen = data.pop("listen", data)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    if "listen" in data:
+        listen = data.pop("listen")
+        if not isinstance(listen, dict):
+            raise ConfigError(f"{path}: listen must be a table ([listen])")
+        stray = [k for k, v in data.items() if not _is_table(v)]
+        if stray:
+            raise ConfigError(f"{path}: {stray[0]!r} is outside [listen]; move it under [listen]")
+        extra = data
+    else:
+        extra = {k: v for k, v in data.items()
+                 if _is_table(v) and k.replace("-", "_") not in _KEYS}
+        listen = {k: v for k, v in data.items() if k not in extra}
     out: dict[str, Any] = {}
-    extra = {k: v for k, v in data.items() if isinstance(v, (dict, list)) and k != "listen"}
-    for key, value in list(listen.items()):
+    for key, value in listen.items():
         name = key.replace("-", "_")
-        if isinstance(value, (dict, list)) and name not in _KEYS:
-            continue
         if name not in _KEYS:
             raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(_KEYS))}")
         out[name] = tuple(value) if isinstance(value, list) else value
     if extra:
         out["extra"] = extra
     return out
+
+
+def _is_table(value: Any) -> bool:
+    """A `[table]` or an `[[array of tables]]`."""
+    return isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value))
 
 
 def build_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> ListenConfig:
@@ -130,17 +317,43 @@ def build_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> Lis
 
 
 def render_toml(cfg: ListenConfig) -> str:
-    """The effective configuration as a TOML `[listen]` table."""
-    lines = ["[listen]"]
+    """The effective configuration as TOML: the `[listen]` table, then the other tables."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in cfg.extra.items()
+             if not _is_table(v)]  # top-level values must precede every table
+    lines.append("[listen]")
     for f in dataclasses.fields(cfg):
         if f.name == "extra":
             continue
         value = getattr(cfg, f.name)
+        key = f.name.replace("_", "-")
         if value is None:
-            lines.append(f"# {f.name.replace('_', '-')} = (unset)")
+            lines.append(f"{key} = false" if f.name == "http" else f"# {key} = (unset)")
             continue
-        lines.append(f"{f.name.replace('_', '-')} = {_toml_value(value)}")
+        lines.append(f"{key} = {_toml_value(value)}")
+    for name, value in cfg.extra.items():
+        if isinstance(value, dict):
+            lines += ["", f"[{_toml_key(name)}]", *_toml_body(value)]
+        elif _is_table(value):
+            for table in value:
+                lines += ["", f"[[{_toml_key(name)}]]", *_toml_body(table)]
     return "\n".join(lines) + "\n"
+
+
+def _toml_body(table: dict[str, Any]) -> list[str]:
+    # Nested tables are written inline: valid TOML, and the same data read back.
+    return [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    # JSON's escapes are TOML's, except that TOML also wants DEL escaped.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _toml_value(v: Any) -> str:
@@ -148,6 +361,10 @@ def _toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
-    if isinstance(v, tuple):
+    if isinstance(v, (tuple, list)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    return _toml_string(str(v))

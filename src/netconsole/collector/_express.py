@@ -46,6 +46,7 @@ import os
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from netconsole.collector._budget import HOLD, Budgets
 from netconsole.incidents import IncidentTable
 from netconsole.incidents._patterns import TRIGGER_BYTES
 from netconsole.store import PrebuiltRecords, RecordSink
@@ -87,12 +88,18 @@ class Express:
         self._reboots: dict[Sender, int] = {}
         self._senders: dict[int, Sender] = {}  # host id -> sender, for `records`
 
-    def receiver(self, fd: int, local_port: int) -> Receiver:
+    def receiver(self, fd: int, local_port: int, budgets: Budgets) -> Receiver:
         assert _lane is not None
         lanes = self.lanes.setdefault(local_port, {})
         receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search)
         self._receivers.append(receiver)
+        self.budget(budgets)
         return receiver
+
+    def budget(self, budgets: Budgets) -> None:
+        """The C side sheds with the same per-sender bucket as `budgets`."""
+        for receiver in self._receivers:
+            receiver.rate, receiver.burst, receiver.hold = budgets.rate, budgets.burst, HOLD
 
     # -- the C side's records -----------------------------------------------------
 

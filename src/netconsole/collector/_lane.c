@@ -64,6 +64,9 @@ typedef struct {
     Py_ssize_t fresh; /* express records since Python last took them (per receive) */
     Py_ssize_t batch; /* express records since the store last counted them (per batch) */
     double first;     /* when the first of those arrived */
+    double tokens;    /* the sender's budget (see Receiver.rate) left at `stamp` */
+    double stamp;
+    Py_ssize_t shed;  /* records shed since Python last took the count */
 } Lane;
 
 static void Lane_dealloc(Lane *self) {
@@ -106,6 +109,9 @@ static PyMemberDef Lane_members[] = {
     {"fresh", T_PYSSIZET, offsetof(Lane, fresh), 0, "records taken since Python looked"},
     {"batch", T_PYSSIZET, offsetof(Lane, batch), 0, "records taken since the store counted"},
     {"first", T_DOUBLE, offsetof(Lane, first), 0, "when the first of `batch` arrived"},
+    {"tokens", T_DOUBLE, offsetof(Lane, tokens), 0, "budget left at `stamp`"},
+    {"stamp", T_DOUBLE, offsetof(Lane, stamp), 0, "when `tokens` was last refilled"},
+    {"shed", T_PYSSIZET, offsetof(Lane, shed), 0, "records shed since Python took the count"},
     {NULL}};
 
 static PyTypeObject LaneType = {
@@ -323,6 +329,11 @@ typedef struct {
     PyObject *now;     /* float of the current step */
     PyObject *touched; /* list: lanes whose `fresh` went from 0 to 1 */
     PyObject *batched; /* list: lanes whose `batch` went from 0 to 1 */
+    PyObject *shedding; /* list: lanes whose `shed` went from 0 to 1 */
+    double rate, burst; /* per-sender budget, records/s and most saved up; rate 0: none */
+    double hold;        /* how long the receiver counts as behind after a full recvmmsg */
+    double behind_until;
+    int full;           /* the last recvmmsg filled the buffer: more was waiting */
     unsigned long long datagrams, bytes;
     int count, next; /* datagrams in the buffer, and the next one to look at */
     struct mmsghdr msgs[BATCH];
@@ -339,6 +350,7 @@ static void Receiver_dealloc(Receiver *self) {
     Py_XDECREF(self->now);
     Py_XDECREF(self->touched);
     Py_XDECREF(self->batched);
+    Py_XDECREF(self->shedding);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -356,7 +368,8 @@ static int Receiver_init(Receiver *self, PyObject *args, PyObject *kw) {
     Py_XSETREF(self->trigger, trigger);
     Py_XSETREF(self->touched, PyList_New(0));
     Py_XSETREF(self->batched, PyList_New(0));
-    if (self->touched == NULL || self->batched == NULL) return -1;
+    Py_XSETREF(self->shedding, PyList_New(0));
+    if (self->touched == NULL || self->batched == NULL || self->shedding == NULL) return -1;
     for (int i = 0; i < BATCH; i++) {
         self->iovs[i].iov_base = self->bufs[i];
         self->iovs[i].iov_len = DATAGRAM_MAX;
@@ -399,8 +412,22 @@ static PyObject *host_port(PyObject *key) {
     return hp;
 }
 
-/* The INSERT row of a record the lane takes; advances the lane. NULL + no error: not taken. */
-static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len) {
+/* Spend one record of the lane's budget at `now`. 0: over it while the receiver is
+   behind, so the record is shed (see collector/_budget.py, the same bucket in Python). */
+static int spend(Receiver *self, Lane *lane, double now) {
+    if (self->rate <= 0 || now >= self->behind_until) return 1;
+    /* A bucket last used long ago (or never: stamp 0) refills to the full burst. */
+    double tokens = lane->tokens + (now - lane->stamp) * self->rate;
+    lane->tokens = tokens > self->burst ? self->burst : tokens;
+    lane->stamp = now;
+    if (lane->tokens < 1) return 0;
+    lane->tokens -= 1;
+    return 1;
+}
+
+/* The INSERT row of a record the lane takes; advances the lane. NULL + no error: not
+   taken. Py_None: taken and shed (the sender is over its budget): no row. */
+static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len, double now) {
     Parsed m;
     if (!parse(p, len, &m)) return NULL;
     if (m.seq != lane->seq + 1 || m.ts + TS_BACK_TOLERANCE_USEC < lane->ts) return NULL;
@@ -440,6 +467,13 @@ static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len)
     if (hit == NULL) { Py_DECREF(text); return NULL; }
     Py_DECREF(hit);
     if (hit != Py_None) { Py_DECREF(text); return NULL; }
+    if (!spend(self, lane, now)) { /* in order, starts no report: shed, stream advanced */
+        Py_DECREF(text);
+        lane->seq = m.seq;
+        lane->ts = m.ts;
+        if (msgid >= 0) lane->msgid = msgid + lane->msgid_base;
+        Py_RETURN_NONE;
+    }
 
     /* The INSERT_PREBUILT parameters (store/_codec.py): no None, no bool. */
     PyObject *row = PyTuple_New(16);
@@ -502,13 +536,15 @@ static int fill(Receiver *self) {
     }
     self->count = n;
     self->next = 0;
+    self->full = n == BATCH;
     return n;
 }
 
 PyDoc_STRVAR(step_doc,
 "step(now, more) -> list | tuple | None\n\n"
 "The next thing received, in arrival order: a list of INSERT rows the express\n"
-"lanes took (a run of them), or one datagram for the Python path as\n"
+"lanes took (a run of them; empty when all it read was shed), or one datagram for\n"
+"the Python path as\n"
 "(payload, host, port, truncated, key, lane) -- `lane` is the sender's Lane,\n"
 "made inactive, or None. None: nothing buffered and, with `more` false or the\n"
 "socket empty, nothing received.");
@@ -522,6 +558,7 @@ static PyObject *Receiver_step(Receiver *self, PyObject *args) {
         int n = fill(self);
         if (n < 0) return NULL;
         if (n == 0) Py_RETURN_NONE;
+        if (self->full) self->behind_until = now + self->hold;
     }
     if (self->now == NULL || PyFloat_AS_DOUBLE(self->now) != now) {
         Py_XSETREF(self->now, PyFloat_FromDouble(now));
@@ -541,7 +578,18 @@ static PyObject *Receiver_step(Receiver *self, PyObject *args) {
         if (lane != NULL && (!PyObject_TypeCheck(lane, &LaneType) || !lane->active))
             lane = NULL;
         if (lane != NULL && !truncated && len > 0) {
-            PyObject *row = take(self, lane, data, len);
+            PyObject *row = take(self, lane, data, len, now);
+            if (row == Py_None) {
+                Py_DECREF(row);
+                Py_DECREF(key);
+                if (lane->shed++ == 0 && PyList_Append(self->shedding, (PyObject *)lane) < 0)
+                    goto error;
+                lane->last = now;
+                self->datagrams++;
+                self->bytes += len;
+                self->next++;
+                continue;
+            }
             if (row != NULL) {
                 Py_DECREF(key);
                 if (run == NULL && (run = PyList_New(0)) == NULL) { Py_DECREF(row); goto error; }
@@ -581,7 +629,8 @@ static PyObject *Receiver_step(Receiver *self, PyObject *args) {
         self->next++;
         return out;
     }
-    return run; /* the buffer ended on a run */
+    /* The buffer ended on a run; or it held only records shed: an empty run. */
+    return run != NULL ? run : PyList_New(0);
 error:
     Py_XDECREF(run);
     return NULL;
@@ -615,9 +664,25 @@ static PyObject *Receiver_batched(Receiver *self, PyObject *Py_UNUSED(unused)) {
     return swap_list(&self->batched);
 }
 
+PyDoc_STRVAR(shedding_doc, "shedding() -> [Lane]: lanes whose `shed` went from 0 since the last call");
+
+static PyObject *Receiver_shedding(Receiver *self, PyObject *Py_UNUSED(unused)) {
+    return swap_list(&self->shedding);
+}
+
+static PyMemberDef Receiver_members[] = {
+    {"rate", T_DOUBLE, offsetof(Receiver, rate), 0, "per-sender budget, records/s (0: none)"},
+    {"burst", T_DOUBLE, offsetof(Receiver, burst), 0, "most of the budget a sender saves up"},
+    {"hold", T_DOUBLE, offsetof(Receiver, hold), 0,
+     "seconds the receiver counts as behind after a full recvmmsg"},
+    {"behind_until", T_DOUBLE, offsetof(Receiver, behind_until), 0,
+     "budgets apply until then (a full recvmmsg pushes it `hold` ahead)"},
+    {NULL}};
+
 static PyMethodDef Receiver_methods[] = {
     {"touched", (PyCFunction)Receiver_touched, METH_NOARGS, touched_doc},
     {"batched", (PyCFunction)Receiver_batched, METH_NOARGS, batched_doc},
+    {"shedding", (PyCFunction)Receiver_shedding, METH_NOARGS, shedding_doc},
     {"step", (PyCFunction)Receiver_step, METH_VARARGS, step_doc},
     {"counts", (PyCFunction)Receiver_counts, METH_NOARGS, counts_doc},
     {NULL}};
@@ -630,6 +695,7 @@ static PyTypeObject ReceiverType = {
     .tp_doc = "Receiver(fd, lanes, trigger): recvmmsg on a non-blocking UDP socket, with "
               "the express lanes in `lanes` taking what they can.",
     .tp_methods = Receiver_methods,
+    .tp_members = Receiver_members,
     .tp_init = (initproc)Receiver_init,
     .tp_new = PyType_GenericNew,
 };

@@ -23,13 +23,21 @@ class Lane:
     fresh: int
     batch: int
     first: float
+    tokens: float
+    stamp: float
+    shed: int
 
 Datagram = tuple[bytes, str, int, bool, bytes, Lane | None]
 
 class Receiver:
+    rate: float
+    burst: float
+    hold: float
+    behind_until: float
     def __init__(self, fd: int, lanes: dict[bytes, Lane],
                  trigger: Callable[[bytes], Any]) -> None: ...
     def step(self, now: float, more: bool) -> list[tuple[Any, ...]] | Datagram | None: ...
     def counts(self) -> tuple[int, int]: ...
     def touched(self) -> list[Lane]: ...
     def batched(self) -> list[Lane]: ...
+    def shedding(self) -> list[Lane]: ...

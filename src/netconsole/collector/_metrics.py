@@ -1,7 +1,8 @@
 """Counters of one receiver process, and their sum over all of them.
 
 Every datagram the sockets delivered ends up in exactly one of: a record
-(possibly with others), a duplicate, or `rejected{reason}`. Workers send
+(possibly with others), a duplicate, `rejected{reason}`, or `shed` (a noisy
+sender's excess while the receiver was behind: collector/_budget.py). Workers send
 their counters to the supervisor once a second; `/metrics` shows the sum in
 Prometheus format through prometheus-client.
 """
@@ -33,7 +34,14 @@ class Counters(Tally):
     store_seconds: float = 0.0
     store_errors: int = 0
     stored_records: int = 0
+    # A store that fails (collector/_spool.py): events it refused, set aside;
+    # records held for it now (gauges); records neither it nor the spool took.
+    quarantined: int = 0
+    held_records: int = 0
+    spooled_records: int = 0
+    lost_records: int = 0
     express_records: int = 0  # of the stored records, those the C express lane took
+    shed: int = 0  # datagrams of senders over their budget while behind (_budget.py)
     incidents: Counter[str] = field(default_factory=Counter)
     silences: int = 0
 
@@ -81,8 +89,14 @@ class WorkerMetrics(Collector):
             ("duplicates", "records or fragments seen twice", "duplicates"),
             ("incomplete", "records emitted without all their fragments", "incomplete"),
             ("reboots", "sender reboots detected", "reboots"),
+            ("shed_datagrams", "datagrams shed: their sender was over its budget while the "
+             "receiver was behind", "shed"),
             ("store_batches", "store transactions committed", "store_batches"),
             ("store_errors", "store transactions that failed", "store_errors"),
+            ("quarantined_events", "events the store refused, set aside so the rest is stored",
+             "quarantined"),
+            ("lost_records", "records neither the store nor the spool could take",
+             "lost_records"),
         ]
         for name, doc, key in simple:
             yield CounterMetricFamily(f"netconsole_{name}", doc, value=t.get(key, 0))
@@ -109,6 +123,12 @@ class WorkerMetrics(Collector):
                                   value=t.get("kernel_drops", 0))
         yield CounterMetricFamily("netconsole_store_seconds",
                                   "time spent committing batches", value=t.get("store_seconds", 0))
+        yield GaugeMetricFamily("netconsole_held_records",
+                                "records waiting for the store to write again (memory and spool)",
+                                value=t.get("held_records", 0))
+        yield GaugeMetricFamily("netconsole_spooled_records",
+                                "of the held records, those spilled to the spool on disk",
+                                value=t.get("spooled_records", 0))
         yield GaugeMetricFamily("netconsole_hosts", "senders with stream state",
                                 value=t.get("hosts", 0))
         yield GaugeMetricFamily("netconsole_reassembly_bytes", "bytes held for reassembly",

@@ -14,22 +14,26 @@ import errno
 import multiprocessing
 import os
 import queue
+import select
 import signal
 import socket
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 
 from netconsole.alerts import RuleError, parse_rules, with_rules
-from netconsole.collector._config import ListenConfig, parse_hostport
+from netconsole.collector._config import ListenConfig, parse_hostport, reloaded
 from netconsole.collector._http import ApiServer
 from netconsole.collector._metrics import WorkerMetrics
 from netconsole.collector._sockets import open_udp, rmem_max
+from netconsole.collector._spool import quarantine_for, replay_spool, spool_dir_for, spool_files
 from netconsole.collector._worker import Worker
-from netconsole.store import default_db_path, open_store
+from netconsole.store import SQLiteStore, default_db_path, open_store
 
 
 class ListenError(RuntimeError):
@@ -67,18 +71,27 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
     """Run the receiver until SIGTERM/SIGINT. Returns the exit status."""
     for w in check_ports(cfg):
         announce(f"warning: {w}")
-    # Migrate once, before any worker opens the database.
-    open_store(cfg.db).close()
     metrics = WorkerMetrics()
     registry = CollectorRegistry(auto_describe=True)
     registry.register(metrics)
     api = None
-    if cfg.http:
+    if cfg.http:  # bound before the database exists: a taken port creates nothing
         host, port = parse_hostport(cfg.http)
         try:
             api = ApiServer(host, port, registry, cfg.db, lambda: len(metrics.latest))
         except OSError as exc:
             raise ListenError(f"cannot serve HTTP on {cfg.http}: {exc.strerror}") from None
+    try:
+        # Migrate once, before any worker opens the database; and store what an
+        # earlier run spooled because its store could not write (collector/_spool.py).
+        with open_store(cfg.db) as store:
+            if store.path is not None and spool_files(store.path):
+                _replay(store, store.path, announce)
+    except BaseException:
+        if api is not None:
+            api.close()
+        raise
+    if api is not None:
         api.start()
     where = ", ".join(f"udp [{a}]:{p}" if ":" in a else f"udp {a}:{p}"
                       for p in cfg.ports for a in cfg.bind)
@@ -92,11 +105,23 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
             announce(f"listening on {where}; 1 worker; store {cfg.db or default_db_path()}; "
                      f"{http}")
             worker.run()
-            return 0
+            return worker.exit_status  # 1: records were lost, and it said how many
         return _serve_forked(cfg, config_loader, metrics, where, http, announce)
     finally:
         if api is not None:
             api.close()
+
+
+def _replay(store: SQLiteStore, db: Path, announce: Callable[[str], None]) -> None:
+    done = replay_spool(store, db)
+    if done.records:
+        announce(f"stored {done.records} records an earlier run had spooled in "
+                 f"{spool_dir_for(db)}")
+    if done.quarantined:
+        announce(f"set aside {done.quarantined} spooled events the store refuses "
+                 f"(kept in {quarantine_for(db)})")
+    if done.error is not None:
+        announce(f"warning: {done.left} spooled records wait for the next start: {done.error}")
 
 
 def _die_with_supervisor() -> None:
@@ -121,23 +146,63 @@ def _worker_main(cfg: ListenConfig, index: int, reports: Any,
         sys.exit(2)
     reports.put({"worker": index, "ready": True})
     worker.run()
+    sys.exit(worker.exit_status)  # 1: records were lost (it said how many)
 
 
 def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] | None,
                   metrics: WorkerMetrics, where: str, http: str,
                   announce: Callable[[str], None]) -> int:
-    alerts = _Alerts(cfg, config_loader, announce)  # raises ListenError on a bad rule
+    alerts = _Alerts(cfg, announce)  # raises ListenError on a bad rule
     ctx = multiprocessing.get_context("fork")
     reports = ctx.Queue()
     procs: dict[int, Any] = {}
     stopping = False
     reload = False
+    # The configuration a worker started now gets: the startup one, then that
+    # of each SIGHUP that passed its checks. Read here only and handed to the
+    # workers, so a worker restarted later runs what the others run.
+    current = cfg
+    handoff: dict[int, Connection] = {}  # this end of each worker's pipe
 
     def start(i: int) -> None:
-        p = ctx.Process(target=_worker_main, args=(cfg, i, reports, config_loader),
+        if i in handoff:
+            handoff.pop(i).close()
+        loader: _Handed | None = None
+        if config_loader is not None:
+            theirs, ours = ctx.Pipe(duplex=False)
+            loader = _Handed(current, theirs)
+        p = ctx.Process(target=_worker_main, args=(current, i, reports, loader),
                         name=f"netconsole-worker-{i}", daemon=False)
         p.start()
+        if loader is not None:
+            loader.conn.close()  # the worker's end, which it has now
+            handoff[i] = ours
         procs[i] = p
+
+    def hand_over() -> None:
+        """SIGHUP: read and check the configuration once, take it (or keep the
+        old one, in one line), hand it to every worker, then signal them: each
+        reopens its jsonl file, with the new configuration or the old."""
+        nonlocal current
+        if config_loader is not None:
+            try:
+                fresh = config_loader()
+            except Exception as exc:  # a bad edit must not stop the daemon
+                announce(f"SIGHUP: keeping the old configuration: {exc}")
+            else:
+                current, ignored = reloaded(current, fresh)
+                if ignored:
+                    announce(f"SIGHUP: {', '.join(ignored)} change on restart only")
+                alerts.reload(current)
+                for conn in handoff.values():
+                    # A worker reads its pipe at each SIGHUP; one that has not for
+                    # long (a full pipe) is not worth blocking the supervisor for.
+                    if select.select([], [conn], [], 0)[1]:
+                        with contextlib.suppress(OSError):  # it died: restarted with `current`
+                            conn.send(current)
+        for p in procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGHUP)
 
     def on_stop(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -148,10 +213,7 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
 
     def on_hup(signum: int, frame: object) -> None:
         nonlocal reload
-        reload = True
-        for p in procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p.pid, signal.SIGHUP)
+        reload = True  # handled in the loop (`hand_over`), not in a signal handler
 
     old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     signal.signal(signal.SIGTERM, on_stop)
@@ -172,7 +234,7 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                 break
             if reload:
                 reload = False
-                alerts.reload()
+                hand_over()
             if msg is not None:
                 i = msg["worker"]
                 if "alerts" in msg:
@@ -192,6 +254,8 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                 if not p.is_alive():
                     p.join()
                     if stopping:
+                        if p.exitcode and not status:  # a worker lost records at stop
+                            status = 1
                         del procs[i]
                     else:
                         announce(f"worker {i} exited with status {p.exitcode}; restarting it")
@@ -222,9 +286,7 @@ class _Alerts:
     """The forked supervisor's alerting: one AlertManager for every worker, so
     that an incident on hosts of different workers groups into one message."""
 
-    def __init__(self, cfg: ListenConfig, config_loader: Callable[[], ListenConfig] | None,
-                 announce: Callable[[str], None]) -> None:
-        self.config_loader = config_loader
+    def __init__(self, cfg: ListenConfig, announce: Callable[[str], None]) -> None:
         self.announce = announce
         try:
             rules = parse_rules(cfg.extra.get("alerts"))
@@ -236,13 +298,12 @@ class _Alerts:
         if self.manager is not None:
             self.manager.submit(events)
 
-    def reload(self) -> None:
-        """SIGHUP: new rules; a bad one keeps the old (a typo must not stop paging)."""
-        if self.config_loader is None:
-            return
+    def reload(self, cfg: ListenConfig) -> None:
+        """SIGHUP: the rules of a configuration that passed its checks
+        (ListenConfig checks them; a bad one keeps the old: a typo must not stop paging)."""
         try:
-            rules = parse_rules(self.config_loader().extra.get("alerts"))
-        except Exception as exc:  # a bad edit must not stop the daemon
+            rules = parse_rules(cfg.extra.get("alerts"))
+        except RuleError as exc:
             self.announce(f"SIGHUP: keeping the old alert rules: {exc}")
             return
         self.manager = with_rules(self.manager, rules, start=True)
@@ -250,6 +311,23 @@ class _Alerts:
     def close(self) -> None:
         if self.manager is not None:
             self.manager.close()
+
+
+class _Handed:
+    """A forked worker's `config_loader`: the configuration the supervisor read
+    and checked at the last SIGHUP, from the pipe it came down (read at the
+    worker's SIGHUP, which follows it)."""
+
+    def __init__(self, cfg: ListenConfig, conn: Connection) -> None:
+        self.cfg = cfg
+        self.conn = conn
+
+    def __call__(self) -> ListenConfig:
+        while self.conn.poll():
+            cfg = self.conn.recv()
+            assert isinstance(cfg, ListenConfig)
+            self.cfg = cfg
+        return self.cfg
 
 
 def free_udp_port() -> int:

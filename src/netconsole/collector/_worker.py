@@ -36,18 +36,23 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules, with_rules
-from netconsole.collector._config import ListenConfig
+from netconsole.collector._budget import HOLD, Budgets
+from netconsole.collector._config import ConfigError, ListenConfig, reloaded
 from netconsole.collector._express import Express
 from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
 from netconsole.collector._sockets import BatchReceiver, Bound, kernel_drops, open_udp
+from netconsole.collector._spool import BatchWriter, Item
 from netconsole.incidents import DetectorConfig, Incident, IncidentTable, Output, Silence
+from netconsole.incidents._patterns import TRIGGER_BYTES
 from netconsole.records_json import record_to_json
 from netconsole.store import (
     PrebuiltRecords,
     RecordSink,
     Retention,
+    Shed,
+    SQLiteStore,
     open_store,
     parse_duration,
     parse_size,
@@ -68,6 +73,10 @@ RETENTION_EVERY = 60.0
 # stored since (SQLiteStore.resume_stream), so no gap or reboot is invented.
 STATE_EVERY = 30.0
 GC_THRESHOLD = 50_000
+BURST_SECONDS = 1.0
+SHED_RUN = 256
+"""What a receive buffer of shed records counts against RECV_BUDGET (the C batch)."""
+"""A sender's budget (`sender_budget` records/s) saves up to this many seconds' worth."""
 
 
 class Worker:
@@ -84,6 +93,10 @@ class Worker:
         self.config_loader = config_loader
         self.counters = Counters()
         self.table = StreamTable(resume=self._resumed)
+        self.budgets = Budgets(cfg.sender_budget, cfg.sender_budget * BURST_SECONDS)
+        # Datagrams shed per sender since the last batch (collector/_budget.py).
+        self._shed: dict[Sender, int] = {}
+        self._behind_until = 0.0  # budgets apply until then (the all-Python receive)
         self.sockets: list[Bound] = []
         self.stopping = False
         self._reload = False
@@ -93,7 +106,9 @@ class Worker:
         self._allowed: dict[str, bool] = {}
         self._jsonl: IO[str] | None = None
         self._live: LiveView | None = None
-        self._pending: list[Output | PrebuiltRecords] = []
+        self._pending: list[Item] = []
+        self._writer: BatchWriter | None = None  # made at the first flush (collector/_spool.py)
+        self.exit_status = 0  # 1 when records were lost (neither stored nor spooled)
         # Senders whose state changed since it was saved, with when it first did
         # (insertion order is that order, so the due ones are at the front).
         self._dirty: dict[Sender, float] = {}
@@ -137,36 +152,47 @@ class Worker:
             self.alerts.start()
 
     def _apply_config(self, cfg: ListenConfig) -> None:
+        """Switch to `cfg`, reopening the jsonl file. What can fail (opening
+        that file, the `[[alerts]]` rules) is done first, so a failure leaves
+        the running configuration whole.
+
+        Raises:
+            ConfigError: once running (SIGHUP), with what failed. Before `open()`
+                the error is kept for `open()` to raise as a ListenError.
+        """
+        try:
+            allow = [ipaddress.ip_network(c, strict=False) for c in cfg.allow]
+            rules = None
+            if self._alerts_out is None:  # else the supervisor's rules
+                try:
+                    rules = parse_rules(cfg.extra.get("alerts"))
+                except RuleError as exc:
+                    raise ConfigError(str(exc)) from None
+            jsonl: IO[str] | None = None
+            if cfg.jsonl == "-":
+                jsonl = sys.stdout
+            elif cfg.jsonl:
+                try:
+                    jsonl = open(cfg.jsonl, "a", encoding="utf-8")  # noqa: SIM115
+                except OSError as exc:
+                    raise ConfigError(f"cannot open {cfg.jsonl}: {exc.strerror}") from None
+        except ConfigError as exc:
+            if self._opened:
+                raise
+            self._rule_error = str(exc)  # open() raises it: a start that cannot work
+            return
+        # Nothing below fails.
         if self.express is not None:
             self.express.drop_all()  # the allow list may have changed
         self.cfg = cfg
-        self._allow = [ipaddress.ip_network(c, strict=False) for c in cfg.allow]
+        self._allow = allow
         self._allowed = {}
         if self._jsonl is not None and self._jsonl is not sys.stdout:
             self._jsonl.close()
-        self._jsonl = None
-        if cfg.jsonl == "-":
-            self._jsonl = sys.stdout
-        elif cfg.jsonl:
-            self._jsonl = open(cfg.jsonl, "a", encoding="utf-8")  # noqa: SIM115
+        self._jsonl = jsonl
         self._live = None if (cfg.quiet or cfg.jsonl == "-") else LiveView()
-        self._apply_alert_rules(cfg)
-
-    def _apply_alert_rules(self, cfg: ListenConfig) -> None:
-        """`[[alerts]]` → the AlertManager; a bad rule stops `open()`, or on
-        SIGHUP keeps the old rules (a typo must not silently stop paging)."""
-        if self._alerts_out is not None:
-            return  # the supervisor's rules
-        try:
-            rules = parse_rules(cfg.extra.get("alerts"))
-        except RuleError as exc:
-            if not self._opened:
-                self._rule_error = str(exc)
-            else:
-                print(f"netconsole listen: SIGHUP: keeping the old alert rules: {exc}",
-                      file=sys.stderr)
-            return
-        self.alerts = with_rules(self.alerts, rules, start=self._opened)  # open() starts it
+        if rules is not None:
+            self.alerts = with_rules(self.alerts, rules, start=self._opened)  # open() starts it
 
     def _is_allowed(self, host: str) -> bool:
         ok = self._allowed.get(host)
@@ -208,7 +234,8 @@ class Worker:
             poller.register(fd, select.POLLIN)
             if self.express is not None:
                 receivers[fd] = functools.partial(
-                    self._receive_express, self.express.receiver(fd, b.port), b.port)
+                    self._receive_express, self.express.receiver(fd, b.port, self.budgets),
+                    b.port)
             else:
                 receivers[fd] = functools.partial(self._receive, BatchReceiver(b.sock), b.port)
         next_flush = time.time() + self.cfg.batch_interval
@@ -218,7 +245,8 @@ class Worker:
             now = time.time()
             deadline = self.table.next_deadline()
             incident_deadline = self.incidents.next_deadline()
-            wake = min(next_flush if self._pending else now + 1.0, next_report,
+            waiting = self._pending or (self._writer is not None and self._writer.holding)
+            wake = min(next_flush if waiting else now + 1.0, next_report,
                        deadline if deadline is not None else now + 1.0,
                        incident_deadline if incident_deadline is not None else now + 1.0)
             try:
@@ -228,6 +256,10 @@ class Worker:
             if self._reload:  # before receiving: what arrives now meets the new rules
                 self._reload = False
                 self._reload_config()
+                self.budgets = Budgets(self.cfg.sender_budget,
+                                       self.cfg.sender_budget * BURST_SECONDS)
+                if self.express is not None:
+                    self.express.budget(self.budgets)
             now = time.time()
             for fd, _ in ready:
                 receivers[fd](now)
@@ -245,19 +277,26 @@ class Worker:
                 if self.express is not None:
                     for event in decided:  # a silence: its end must be seen record by record
                         self.express.drop(event.sender)
-            if self._pending and (now >= next_flush or len(self._pending) >= MAX_BATCH):
+            # Held records (the store failing) are retried at flushes even when idle.
+            waiting = self._pending or (self._writer is not None and self._writer.holding)
+            if waiting and (now >= next_flush or len(self._pending) >= MAX_BATCH):
                 self.flush()
                 next_flush = now + self.cfg.batch_interval
-            elif not self._pending:
+            elif not waiting:
                 next_flush = now + self.cfg.batch_interval
             if now >= next_report:
                 self._send_report()
                 next_report = now + 1.0
             if self.index == 0 and now >= next_retention and (self.cfg.retain or self.cfg.max_size):
                 assert self.sink is not None
-                done = self.sink.enforce_retention(now)
-                # A pass deletes a bounded number of rows; go on soon while more is due.
-                next_retention = now + (1.0 if done.more else RETENTION_EVERY)
+                try:
+                    done = self.sink.enforce_retention(now)
+                except Exception:  # the store cannot write (full, locked): try again later
+                    self.counters.store_errors += 1
+                    next_retention = now + RETENTION_EVERY
+                else:
+                    # A pass deletes a bounded number of rows; go on soon while more is due.
+                    next_retention = now + (1.0 if done.more else RETENTION_EVERY)
         self.close()
 
     def _receive(self, receiver: BatchReceiver, local_port: int, now: float) -> None:
@@ -269,14 +308,20 @@ class Worker:
                 return
             taken += len(batch)
             c.datagrams += len(batch)
+            if len(batch) == receiver.batch:  # more was waiting
+                self._behind_until = now + HOLD
+            behind = now < self._behind_until
             for payload, host, port, truncated in batch:
                 c.bytes += len(payload)
-                self._ordinary(payload, host, port, truncated, local_port, now)
+                self._ordinary(payload, host, port, truncated, local_port, now, behind)
+        if now >= self._behind_until:
+            self.budgets.forget()
 
     def _ordinary(self, payload: bytes, host: str, port: int, truncated: bool,
-                  local_port: int, now: float) -> Sender | None:
+                  local_port: int, now: float, behind: bool) -> Sender | None:
         """One datagram through the Python path: the sender it was fed to, or
-        None when it was rejected (not allowed, too large)."""
+        None when it was rejected (not allowed, too large) or shed (`behind`:
+        the receiver is, and the sender is over its budget)."""
         if self._allow and not self._is_allowed(host):
             self.counters.rejected["not_allowed"] += 1
             return None
@@ -284,10 +329,18 @@ class Worker:
             self.counters.rejected["too_large"] += 1
             return None
         sender = Sender(host=host, port=port, local_port=local_port)
+        if behind and not self.budgets.admit(sender, now) and not self._crash(sender, payload):
+            self._shed[sender] = self._shed.get(sender, 0) + 1
+            self.counters.shed += 1
+            return None
         self.table.feed(sender, payload, now)
         if sender not in self._dirty:
             self._dirty[sender] = now
         return sender
+
+    def _crash(self, sender: Sender, payload: bytes) -> bool:
+        """Never shed: a report's first line, and the rest of an open report."""
+        return TRIGGER_BYTES.search(payload) is not None or self.incidents.busy(sender)
 
     def _receive_express(self, rx: Receiver, local_port: int, now: float) -> None:
         """`_receive` with the express lane: the C receiver turns the common
@@ -300,6 +353,9 @@ class Worker:
             if item is None:
                 break
             if isinstance(item, list):
+                if not item:  # a buffer of shed records: count it against the budget
+                    taken += SHED_RUN
+                    continue
                 taken += len(item)
                 pending.append(PrebuiltRecords(item))
                 continue
@@ -309,7 +365,8 @@ class Worker:
                 counted = express.retire(lane, now)
                 if counted is not None:
                     pending.append(counted)
-            sender = self._ordinary(payload, host, port, truncated, local_port, now)
+            sender = self._ordinary(payload, host, port, truncated, local_port, now,
+                                    now < rx.behind_until)
             if sender is None:
                 continue  # rejected; a lane it had reopens with its next datagram
             events = self.table.events()
@@ -320,6 +377,12 @@ class Worker:
         datagrams, size = rx.counts()
         c.datagrams += datagrams
         c.bytes += size
+        for lane in rx.shedding():  # what C shed: in-order records, the stream moved on
+            self._shed[lane.sender] = self._shed.get(lane.sender, 0) + lane.shed
+            c.shed += lane.shed
+            lane.shed = 0
+        if now >= rx.behind_until:
+            self.budgets.forget()
         touched = rx.touched()
         if touched:
             express.took(touched, now)
@@ -337,35 +400,49 @@ class Worker:
         assert self.sink is not None
         return self.sink.resume_stream(sender)
 
-    def flush(self) -> None:
-        """Commit what is pending, then show it."""
+    def flush(self, *, final: bool = False) -> None:
+        """Commit what is pending, after what a failing store left held, then show it.
+
+        `BatchWriter` sets aside an event the store refuses and holds the rest
+        while the store cannot write (collector/_spool.py); what it commits is
+        shown. `final`: at shutdown, try the store now whatever its backoff.
+        """
         if self.express is not None:
             counted = self.express.counted()
             if counted is not None:
                 self._pending.append(counted)
+        if self._shed:  # one count per noisy sender and batch, not one event per datagram
+            at = time.time()
+            self._pending.extend(Shed(sender=s, at=at, count=n) for s, n in self._shed.items())
+            self._shed = {}
         events, self._pending = self._pending, []
-        if not events:
+        writer = self._writer
+        if not events and (writer is None or not writer.holding):
             return
-        states = self._due_states(time.time())
-        assert self.sink is not None
+        if writer is None:
+            assert self.sink is not None
+            db = self.sink.path if isinstance(self.sink, SQLiteStore) else None
+            writer = self._writer = BatchWriter(self.sink, self.counters, db=db,
+                                                piece=MAX_BATCH)
+        # While records are held the states wait too: saved ahead of their
+        # records, they would hide those from the replay after a restart.
+        states = self._due_states(time.time()) if final or not writer.holding else {}
         t0 = time.perf_counter()
-        try:
-            self.sink.apply(events, states)
-        except Exception as exc:  # the receiver never dies on a store error
-            self.counters.store_errors += 1
-            print(f"netconsole listen: store error, {len(events)} events kept for retry: {exc}",
-                  file=sys.stderr)
-            self._pending[:0] = events
+        written = writer.write(events, states, final=final)
+        self.counters.store_seconds += time.perf_counter() - t0
+        if states and not written.states_saved:
             self._dirty = {**dict.fromkeys(states, 0.0), **self._dirty}  # due again, first
-            time.sleep(0.5)
-            return
+        if self.express is not None and not writer.holding:
+            self.express.after_commit()  # every boot and host row is committed now
+        for batch in written.committed:
+            self._show_committed(batch)
+
+    def _show_committed(self, events: list[Item]) -> None:
+        """Count, alert, write to `--jsonl` and show one committed batch."""
         c = self.counters
-        c.store_seconds += time.perf_counter() - t0
-        c.store_batches += 1
         unshown = 0  # express records counted here, not as Record events below
-        outputs: list[Output]
+        outputs: list[Output | Shed]
         if self.express is not None:
-            self.express.after_commit()
             prebuilt = sum(len(e.rows) for e in events if isinstance(e, PrebuiltRecords))
             c.express_records += prebuilt
             if self._jsonl is not None or self._live is not None:
@@ -374,14 +451,14 @@ class Worker:
                 outputs = [e for e in events if not isinstance(e, PrebuiltRecords)]
                 unshown = prebuilt
         else:
-            outputs = cast(list[Output], events)  # only the express lane makes PrebuiltRecords
+            outputs = cast(list[Output | Shed], events)  # only the lane makes PrebuiltRecords
         if self.alerts is not None:
             self.alerts.submit(outputs)  # only now: an alert is for a stored incident
         elif self._alerts_out is not None:
             picked = [e for e in outputs if alertable(e)]
             if picked:
                 self._alerts_out(picked)
-        stream_events = [e for e in outputs if not isinstance(e, (Incident, Silence))]
+        stream_events = [e for e in outputs if not isinstance(e, (Incident, Silence, Shed))]
         c.count(stream_events)
         c.count_incidents(outputs)
         records = [e for e in stream_events if type(e) is Record]
@@ -394,10 +471,10 @@ class Worker:
         if self._live is not None:
             self._live.show(outputs)
 
-    def _with_records(self, events: list[Output | PrebuiltRecords]) -> list[Output]:
+    def _with_records(self, events: list[Item]) -> list[Output | Shed]:
         """The batch with each `PrebuiltRecords` replaced by its Records, to show."""
         assert self.express is not None
-        out: list[Output] = []
+        out: list[Output | Shed] = []
         for e in events:
             if isinstance(e, PrebuiltRecords):
                 out.extend(self.express.records(e))
@@ -433,7 +510,24 @@ class Worker:
         self.table.flush(now)
         self._pending.extend(self.incidents.process(self.table.events(), now))
         self._dirty = dict.fromkeys([*self._dirty, *self.table.streams], 0.0)  # all due now
-        self.flush()
+        self.flush(final=True)
+        lost_now = 0
+        if self._writer is not None and self._writer.holding:
+            kept = self._writer.persist()  # the spool, for the next start
+            lost_now = kept.lost
+            if kept.spooled:
+                print(f"netconsole listen: the store could not take {kept.spooled} records "
+                      f"before stopping; they are spooled in {kept.spool} and will be stored "
+                      "at the next start", file=sys.stderr)
+            if kept.lost:
+                print(f"netconsole listen: lost {kept.lost} records at shutdown: the store "
+                      f"cannot write and the spool cannot take them ({kept.error})",
+                      file=sys.stderr)
+        if self.counters.lost_records:
+            self.exit_status = 1
+            if self.counters.lost_records > lost_now:  # earlier losses were said as they came
+                print(f"netconsole listen: {self.counters.lost_records} records were lost in "
+                      "all (neither stored nor spooled)", file=sys.stderr)
         if self.alerts is not None:
             self.alerts.close()
         if self.sink is not None:
@@ -454,16 +548,24 @@ class Worker:
             self.report({"worker": self.index, "pid": os.getpid(), **c.as_dict()})
 
     def _reload_config(self) -> None:
-        if self.config_loader is None:
-            self._apply_config(self.cfg)  # reopen files
-            return
+        """SIGHUP: the configuration again (from the file, or with several
+        workers as the supervisor read and checked it) and the jsonl file
+        reopened. A bad configuration is one line and the old one goes on;
+        the old file is still reopened (a rotation must not wait for a fix)."""
+        cfg = self.cfg
+        if self.config_loader is not None:
+            try:
+                fresh = self.config_loader()
+            except Exception as exc:  # a bad edit must not stop the daemon
+                print(f"netconsole listen: SIGHUP: keeping the old configuration: {exc}",
+                      file=sys.stderr)
+            else:
+                cfg, ignored = reloaded(self.cfg, fresh)
+                if ignored:
+                    print(f"netconsole listen: SIGHUP: {', '.join(ignored)} change on restart "
+                          "only", file=sys.stderr)
         try:
-            cfg = self.config_loader()
-        except Exception as exc:  # a bad edit must not stop the daemon
-            print(f"netconsole listen: SIGHUP: keeping the old configuration: {exc}",
-                  file=sys.stderr)
-            return
-        if cfg.ports != self.cfg.ports or cfg.bind != self.cfg.bind:
-            print("netconsole listen: SIGHUP: ports and bind addresses change on restart only",
-                  file=sys.stderr)
-        self._apply_config(cfg.replace(ports=self.cfg.ports, bind=self.cfg.bind))
+            self._apply_config(cfg)
+        except ConfigError as exc:
+            what = "configuration" if cfg is not self.cfg else "jsonl file"
+            print(f"netconsole listen: SIGHUP: keeping the old {what}: {exc}", file=sys.stderr)

@@ -25,6 +25,13 @@ A panic whose reason says it was caused by the report before it (`Fatal
 exception`, `Hard LOCKUP`, ...) joins that report (`fatal`) instead of being
 an incident of its own: an oops with `panic_on_oops` is one crash, not two.
 
+pstore replays: records with a `pstore=` field (`netconsole forward` sends the
+previous boot's crash dump after the reboot) go to lanes of their own, and
+their reports are `previous_boot` incidents: never joined with live lines,
+keyed by the dump and its kernel time (a replay sent twice is one incident),
+and no reason for "went silent after a crash" -- the host that sends them is
+up again.
+
 Silence: after a crash kind (or a fatal report) a host that sends nothing for
 `after_crash` seconds has probably died; a host that sent at least
 `chatty_records` records in the last `quiet_after` seconds and then nothing
@@ -63,6 +70,7 @@ from netconsole.incidents._patterns import (
 )
 from netconsole.incidents._report import TRANSITIONS, Action, Greed, Report, State
 from netconsole.incidents._trace import culprit, fingerprint, parse_frames
+from netconsole.stream._sender import PSTORE_FIELD
 from netconsole.stream.events import Event, Reboot, Record, Sender
 
 
@@ -210,6 +218,8 @@ class IncidentDetector:
         if not self._lanes and TRIGGER_BYTES.search(record.text) is None:
             return  # nothing open, nothing starting: most records end here
         lane = lane_of(record)
+        if record.fields and record.field(PSTORE_FIELD) is not None:
+            lane = f"pstore:{lane or ''}"  # never mixed with the live boot's lines
         text = record.text.decode("utf-8", "replace")
         if "\n" not in text:
             self._line(text.rstrip("\r"), record, lane, now, 0)
@@ -254,14 +264,18 @@ class IncidentDetector:
               lane: str | None, now: float, index: int) -> None:
         """A line that starts a report in a lane with nothing open."""
         start, _ = found
-        if start.kind is Kind.PANIC and self._join_recent(line, record, lane, now):
+        previous_boot = lane is not None and lane.startswith("pstore:")
+        if start.kind is Kind.PANIC and self._join_recent(line, record, lane, now,
+                                                          previous_boot):
             return
         if len(self._lanes) >= self.config.max_lanes:
             oldest = min(self._lanes, key=lambda k: self._lanes[k].last_at)
             self._close(self._lanes.pop(oldest), now, truncated=True)
-        report = Report(key=self._key(record, index), kind=start.kind, ends=start.ends,
+        key = self._pstore_key(record, index) if previous_boot else self._key(record, index)
+        report = Report(key=key, kind=start.kind, ends=start.ends,
                         title=line.strip(), first=record, last=record, opened_at=now,
-                        last_at=now, lane=lane, cut_here=start.cut_here)
+                        last_at=now, lane=lane, cut_here=start.cut_here,
+                        previous_boot=previous_boot)
         report.add(line, record, now, self.config.max_lines)
         self._learn(report, line)
         self._own_lanes()[lane] = report
@@ -269,7 +283,8 @@ class IncidentDetector:
             report.state = State.TAIL
             self._close(report, now, truncated=False)
 
-    def _join_recent(self, line: str, record: Record, lane: str | None, now: float) -> bool:
+    def _join_recent(self, line: str, record: Record, lane: str | None, now: float,
+                     previous_boot: bool) -> bool:
         """A panic caused by a report that just closed: amend that report."""
         m = PANIC_LINE.search(line)
         if m is None or not JOIN_REASONS.search(m["reason"]):
@@ -277,7 +292,7 @@ class IncidentDetector:
         for closed_at, report in reversed(self._recent):
             if now - closed_at > self.config.join_window:
                 break
-            if report.fatal:
+            if report.fatal or report.previous_boot != previous_boot:
                 continue
             for other, open_report in list(self._lanes.items()):
                 if open_report is report:
@@ -346,6 +361,13 @@ class IncidentDetector:
         seq = "-" if record.seq is None else str(record.seq)
         return f"{seq}@{round(record.received * 1e6):x}.{index}"
 
+    @staticmethod
+    def _pstore_key(record: Record, index: int) -> str:
+        """The same for every replay of one dump: its name and the record's kernel time."""
+        dump = (record.field(PSTORE_FIELD) or b"").decode("utf-8", "replace")
+        ts = "-" if record.ts_usec is None else str(record.ts_usec)
+        return f"pstore:{dump}:{ts}.{index}"
+
     # -- output ---------------------------------------------------------------------
 
     def _incident(self, report: Report, phase: Phase, now: float) -> Incident:
@@ -364,7 +386,7 @@ class IncidentDetector:
             first_ts_usec=first.ts_usec, last_ts_usec=last.ts_usec,
             lines=len(report.lines), dropped_lines=report.dropped, count=report.count,
             truncated=report.truncated, fatal=report.fatal, lane=report.lane,
-            task=report.task, name=self.name,
+            task=report.task, name=self.name, previous_boot=report.previous_boot,
         )
 
     def _close(self, report: Report, now: float, *, truncated: bool) -> None:
@@ -377,7 +399,7 @@ class IncidentDetector:
         report.dirty = False
         if not report.one_line:
             self._recent = [*self._recent[1 - RECENT:], (now, report)]
-        if report.fatal or report.kind in CRASH_KINDS:
+        if (report.fatal or report.kind in CRASH_KINDS) and not report.previous_boot:
             self._crash, self._crash_at = report, now
 
     def _leave_tail(self, report: Report, now: float) -> None:

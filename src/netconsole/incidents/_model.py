@@ -170,6 +170,9 @@ class Incident:
             from concurrent output, when the stream carried one.
         task: the command and pid from the report's `CPU: ... PID: ... Comm:` line.
         name: the host's `hostname=` userdata, when its records carry one.
+        previous_boot: replayed from pstore (`netconsole forward`, records with
+            a `pstore=` field) after the host rebooted: it happened in the boot
+            before the one the host is in now, which it says nothing about.
     """
 
     sender: Sender
@@ -198,6 +201,7 @@ class Incident:
     lane: str | None = None
     task: str | None = None
     name: str | None = None
+    previous_boot: bool = False
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -141,6 +141,7 @@ class Report:
     emitted: bool = False  # OPENED (or CLOSED) was emitted at least once
     dirty: bool = True
     task: str | None = None
+    previous_boot: bool = False  # its lines are a pstore replay of the boot before
 
     @property
     def greed(self) -> Greed:

@@ -12,7 +12,10 @@
 The file contents are pure functions; `install` writes them through
 `HostWriter`. Several named targets share one modprobe.d file: each keeps a
 `# netconsole-setup target NAME VALUE` line so a later run can rebuild the
-`options` line without losing the others.
+`options` line without losing the others. The GRUB drop-in names its target
+the same way, so `uninstall` deletes only its own. `uninstall` deletes only
+files these functions wrote (the `_WRITTEN_BY` header): `netconsole-listen`
+is also the name of the receiver's own unit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from netconsole.host.view import HostView
 from netconsole.host.write import HostWriter
 
 UNIT_DIR = "etc/systemd/system"
@@ -29,6 +33,8 @@ MODPROBE_FILE = "etc/modprobe.d/netconsole.conf"
 MODULES_LOAD_FILE = "etc/modules-load.d/netconsole.conf"
 GRUB_FILE = "etc/default/grub.d/netconsole.cfg"
 _REGISTRY = re.compile(r"^# netconsole-setup target (\S+) (\S+)\s*$")
+_GRUB_OWNER = re.compile(r"^# netconsole-setup target (\S+)\s*$", re.M)
+_WRITTEN_BY = "# Written by `netconsole setup --persist`"
 
 
 def unit_name(name: str) -> str:
@@ -39,11 +45,11 @@ def systemd_unit(name: str, receiver: str, argv: Sequence[str]) -> str:
     """A oneshot unit re-running `argv` (a `netconsole setup ...` command line) at boot."""
     cmd = " ".join(shlex.quote(a) for a in argv)
     return (
-        f"# Written by `netconsole setup --persist`: netconsole target {name} -> {receiver}.\n"
+        f"{_WRITTEN_BY}: netconsole target {name} -> {receiver}.\n"
         "# At boot it resolves the next hop's MAC again and re-applies the target.\n"
+        "# No Documentation=: netconsole ships no man page yet (see `netconsole setup --help`).\n"
         "[Unit]\n"
         f"Description=netconsole target {name} towards {receiver}\n"
-        "Documentation=man:netconsole(1)\n"
         "Wants=network-online.target\n"
         "After=network-online.target sys-kernel-config.mount\n"
         "\n"
@@ -54,6 +60,13 @@ def systemd_unit(name: str, receiver: str, argv: Sequence[str]) -> str:
         "\n"
         "[Install]\n"
         "WantedBy=multi-user.target\n")
+
+
+def written_units(view: HostView) -> list[str]:
+    """The units `install` wrote: the targets persisted on this host."""
+    return [n for n in view.listdir(UNIT_DIR) or ()
+            if n.startswith("netconsole-") and n.endswith(".service")
+            and (view.read(f"{UNIT_DIR}/{n}") or "").startswith(_WRITTEN_BY)]
 
 
 def parse_registry(text: str | None) -> dict[str, str]:
@@ -79,9 +92,16 @@ def modules_load_conf() -> str:
     return "# Written by `netconsole setup --persist`: load netconsole at boot.\nnetconsole\n"
 
 
-def grub_snippet(boot_param: str) -> str:
+def grub_snippet(boot_param: str, name: str | None = None) -> str:
+    owner = f"# netconsole-setup target {name}\n" if name else ""
     return ("# Written by `netconsole setup --boot-param --persist`; run update-grub.\n"
-            f'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX {boot_param}"\n')
+            f'{owner}GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX {boot_param}"\n')
+
+
+def grub_owner(text: str) -> str | None:
+    """The target a GRUB drop-in was written for (None: no owner line)."""
+    m = _GRUB_OWNER.search(text)
+    return m.group(1) if m else None
 
 
 def boot_param_note(builtin: bool | None) -> str:
@@ -121,7 +141,7 @@ def install(writer: HostWriter, *, name: str, receiver: str, argv: Sequence[str]
         writer.write_file(MODULES_LOAD_FILE, modules_load_conf())
         files += ["/" + MODPROBE_FILE, "/" + MODULES_LOAD_FILE]
     if grub is not None:
-        writer.write_file(GRUB_FILE, grub_snippet(grub))
+        writer.write_file(GRUB_FILE, grub_snippet(grub, name))
         files.append("/" + GRUB_FILE)
         notes.append("run `update-grub` (or grub2-mkconfig) for the boot parameter to apply")
     for argv_ in (["systemctl", "daemon-reload"], ["systemctl", "enable", unit_name(name)]):
@@ -136,20 +156,31 @@ def install(writer: HostWriter, *, name: str, receiver: str, argv: Sequence[str]
     return Persisted(files=tuple(files), commands=tuple(commands), notes=tuple(notes))
 
 
+def _systemctl(writer: HostWriter, *args: str) -> list[str]:
+    """Run systemctl; the command as reported (none when there is no systemctl)."""
+    argv = ["systemctl", *args]
+    try:
+        res = writer.run(argv)
+    except OSError:
+        return []
+    return [" ".join(argv) + ("" if res is None or res.returncode == 0 else " (failed)")]
+
+
 def uninstall(writer: HostWriter, name: str) -> Persisted:
-    """Disable and delete a target's unit, and drop it from the modprobe.d registry."""
+    """Undo `install` for a target: disable and delete its unit, drop it from the
+    modprobe.d registry, delete its GRUB drop-in (and say to run update-grub)."""
     files: list[str] = []
     commands: list[str] = []
+    notes: list[str] = []
     unit = f"{UNIT_DIR}/{unit_name(name)}"
-    if writer.path(unit).exists():
-        try:
-            res = writer.run(["systemctl", "disable", unit_name(name)])
-            commands.append(f"systemctl disable {unit_name(name)}"
-                            + ("" if res is None or res.returncode == 0 else " (failed)"))
-        except OSError:
-            pass
+    path = writer.path(unit)
+    if path.exists() and not path.read_text(errors="replace").startswith(_WRITTEN_BY):
+        notes.append(f"/{unit} was not written by `netconsole setup`: left as it is")
+    elif path.exists():
+        commands += _systemctl(writer, "disable", unit_name(name))
         writer.remove_file(unit)
         files.append("/" + unit)
+        commands += _systemctl(writer, "daemon-reload")  # else systemd still knows the unit
     path = writer.path(MODPROBE_FILE)
     if path.exists():
         reg = parse_registry(path.read_text())
@@ -159,6 +190,13 @@ def uninstall(writer: HostWriter, name: str) -> Persisted:
                 writer.write_file(MODPROBE_FILE, modprobe_conf(reg))
             else:
                 writer.remove_file(MODPROBE_FILE)
-                writer.remove_file(MODULES_LOAD_FILE)
+                if writer.remove_file(MODULES_LOAD_FILE):
+                    files.append("/" + MODULES_LOAD_FILE)
             files.append("/" + MODPROBE_FILE)
-    return Persisted(files=tuple(files), commands=tuple(commands))
+    grub = writer.path(GRUB_FILE)
+    # No owner line: written before drop-ins named their target; one drop-in per host.
+    if grub.exists() and grub_owner(grub.read_text(errors="replace")) in (name, None):
+        writer.remove_file(GRUB_FILE)
+        files.append("/" + GRUB_FILE)
+        notes.append("run `update-grub` so the next boot no longer starts this target")
+    return Persisted(files=tuple(files), commands=tuple(commands), notes=tuple(notes))

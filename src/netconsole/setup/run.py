@@ -35,6 +35,7 @@ from netconsole.setup.persist import (
     install,
     parse_registry,
     uninstall,
+    written_units,
 )
 from netconsole.setup.plan import (
     DEFAULT_NAME,
@@ -100,12 +101,18 @@ class SetupReport:
 
     @property
     def exit_code(self) -> int:
-        """0 done (or planned); 1 cannot work; 3 applied but the receiver never saw it."""
+        """0 done (or planned, or verification not asked for); 1 cannot work; 3 applied
+        but the receiver never saw the nonce; 4 applied but delivery is unproven (the
+        receiver API did not answer, or the nonce could not be sent)."""
         if self.netpoll_problem or self.kernel_problem or self.plan.next_hop_mac is None:
             return 1
-        if self.verification is not None and self.verification.outcome is Outcome.NOT_SEEN:
-            return 3
-        return 0
+        if self.verification is None:
+            return 0
+        return _VERIFY_EXIT[self.verification.outcome]
+
+
+# `setup && next-step` must go on only with proof of delivery.
+_VERIFY_EXIT = {Outcome.SEEN: 0, Outcome.NOT_SEEN: 3, Outcome.NO_API: 4, Outcome.NOT_SENT: 4}
 
 
 def _views(root: str | None) -> tuple[HostView, HostWriter, Callable[[], HostView]]:
@@ -238,7 +245,8 @@ def _raise_loglevel(writer: HostWriter, printk: ll_mod.Loglevel | None,
 
 
 def run_remove(name: str, root: str | None = None) -> tuple[tuple[str, ...], Persisted]:
-    """Delete configfs target `name` and its persistence.
+    """Delete configfs target `name` and its persistence (and the loglevel file
+    once no target is left).
 
     Raises:
         ApplyError: no such target (and nothing persisted), or a step failed.
@@ -250,9 +258,20 @@ def run_remove(name: str, root: str | None = None) -> tuple[tuple[str, ...], Per
     except ApplyError as exc:
         gone = uninstall(writer, name)
         if exc.error.name == "ENOENT" and gone.files:
-            return (), gone
+            return (), _forget_loglevel(writer, fresh(), gone)
         raise
-    return done, uninstall(writer, name)
+    return done, _forget_loglevel(writer, fresh(), uninstall(writer, name))
+
+
+def _forget_loglevel(writer: HostWriter, view: HostView, gone: Persisted) -> Persisted:
+    """Delete `--loglevel`'s sysctl.d file when no netconsole target is left to need it."""
+    # Any target left (configfs, boot command line, modprobe.d, a unit) keeps it.
+    if (status(view) or parse_registry(view.read(MODPROBE_FILE)) or written_units(view)
+            or not writer.remove_file(ll_mod.SYSCTL_FILE)):
+        return gone
+    return replace(gone, files=(*gone.files, "/" + ll_mod.SYSCTL_FILE), notes=(
+        *gone.notes, "no netconsole target is left: the console loglevel returns to the "
+        "system's at the next boot"))
 
 
 def run_status(root: str | None = None) -> list[TargetStatus]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from netconsole.records_json import record_to_json
 from netconsole.store._model import StoredRecord
-from netconsole.stream.events import Record, Sender
+from netconsole.stream.events import Record, Sender, field_number
 from netconsole.wire import Flag, Mode
 
 RecordRow = tuple[Any, ...]
@@ -96,9 +96,6 @@ def _fields_json(
     return "[" + ", ".join(parts) + "]", msgid, cpu, taskname
 
 
-def _int(value: bytes | None) -> int | None:
-    """As `Record.msgid`/`Record.cpu` parse them."""
-    return int(value) if value is not None and value.isdigit() else None
 
 
 def record_to_row(record: Record) -> RecordRow:
@@ -118,7 +115,7 @@ def record_to_row(record: Record) -> RecordRow:
     taskname = None
     if record.fields:
         fields, msgid_b, cpu_b, task_b = _fields_json(record.fields)
-        msgid, cpu = _int(msgid_b), _int(cpu_b)
+        msgid, cpu = field_number(msgid_b), field_number(cpu_b)
         taskname = task_b.decode("utf-8", "replace") if task_b is not None else None
     return (
         record.received,

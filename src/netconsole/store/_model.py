@@ -46,7 +46,9 @@ class HostInfo:
     `lost_seq` counts printk records never seen (filtered by loglevel, ring
     overrun, or network); `lost_msgid` counts datagram-level messages that
     netconsole sent and never arrived (network or sender loss); `dropped`
-    counts basic-mode `** N printk messages dropped **` lines.
+    counts basic-mode `** N printk messages dropped **` lines; `shed` counts
+    datagrams the receiver shed while it was behind and the host over its
+    budget (collector/_budget.py).
     """
 
     id: int
@@ -66,6 +68,7 @@ class HostInfo:
     reboots: int
     incomplete: int
     rejected: int
+    shed: int
     boot: int
     status: HostStatus
 
@@ -177,6 +180,9 @@ class StoredIncident:
     task: str | None
     updated_at: float
     closed_at: float | None
+    previous_boot: bool = False
+    """Replayed from pstore after a reboot: it happened in boot `boot`, the one
+    before the boot the host was in when it was received."""
 
     @property
     def label(self) -> str:
@@ -197,6 +203,16 @@ class IncidentGroup:
     last: float
     latest_id: int
     host_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shed:
+    """`count` datagrams of `sender` the receiver shed (it was behind, the sender
+    over its budget: collector/_budget.py) since the last batch, up to `at`."""
+
+    sender: Sender
+    at: float
+    count: int
 
 
 @dataclass(slots=True)

@@ -15,6 +15,7 @@ from netconsole.store._model import (
     HostInfo,
     PrebuiltRecords,
     RetentionResult,
+    Shed,
     StoredEvent,
     StoredRecord,
 )
@@ -26,7 +27,7 @@ class RecordSink(Protocol):
 
     def apply(
         self,
-        events: Sequence[Output | PrebuiltRecords],
+        events: Sequence[Output | PrebuiltRecords | Shed],
         states: Mapping[Sender, Mapping[str, Any]] | None = None,
     ) -> None:
         """Store one batch atomically; durable once this returns."""

@@ -35,7 +35,14 @@ _FROM_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = 
 
 _HOST_COLUMNS = (
     "id, address, port, local_port, name, release, first_seen, last_seen, last_record,"
-    " records, lost_seq, lost_msgid, dropped, duplicates, reboots, incomplete, rejected, boot"
+    " records, lost_seq, lost_msgid, dropped, duplicates, reboots, incomplete, rejected, shed,"
+    " boot"
+)
+# HostInfo's fields in the order `_HOSTS` selects them (status last, decided in SQL).
+_HOST_FIELDS = (*(c.strip() for c in _HOST_COLUMNS.split(",")), "status")
+_HOSTS = (
+    f"SELECT {_HOST_COLUMNS}, CASE WHEN last_record IS NOT NULL AND ?1 - last_record <= ?2"
+    " THEN 'live' ELSE 'silent' END FROM hosts ORDER BY coalesce(name, address), port, local_port"
 )
 
 _WORD = re.compile(r"\w")
@@ -45,7 +52,7 @@ _INCIDENT_COLUMNS = (
     " i.state, i.title, i.fingerprint, i.culprit, i.frames, i.text, i.release, i.first_seq,"
     " i.last_seq, i.first_received, i.last_received, i.first_ts_usec, i.last_ts_usec,"
     " i.first_record_id, i.last_record_id, i.lines, i.dropped_lines, i.count, i.truncated,"
-    " i.fatal, i.lane, i.task, i.updated_at, i.closed_at"
+    " i.fatal, i.lane, i.task, i.updated_at, i.closed_at, i.previous_boot"
 )
 _FROM_INCIDENTS = f"SELECT {_INCIDENT_COLUMNS} FROM incidents i JOIN hosts h ON h.id = i.host_id"
 
@@ -54,7 +61,8 @@ def _row_to_incident(row: Sequence[Any]) -> StoredIncident:
     (iid, address, port, local_port, name, key, boot, kind, severity, state, title,
      fingerprint, culprit, frames, text, release, first_seq, last_seq, first_received,
      last_received, first_ts_usec, last_ts_usec, first_record_id, last_record_id, lines,
-     dropped_lines, count, truncated, fatal, lane, task, updated_at, closed_at) = row
+     dropped_lines, count, truncated, fatal, lane, task, updated_at, closed_at,
+     previous_boot) = row
     return StoredIncident(
         id=iid, sender=Sender(host=address, port=port, local_port=local_port), name=name,
         key=key, boot=boot, kind=kind, severity=severity, state=state, title=title,
@@ -65,6 +73,7 @@ def _row_to_incident(row: Sequence[Any]) -> StoredIncident:
         first_record_id=first_record_id, last_record_id=last_record_id, lines=lines,
         dropped_lines=dropped_lines, count=count, truncated=bool(truncated),
         fatal=bool(fatal), lane=lane, task=task, updated_at=updated_at, closed_at=closed_at,
+        previous_boot=bool(previous_boot),
     )
 
 
@@ -279,16 +288,10 @@ class SQLiteReader:
         seconds (default: the reader's), or it never sent one.
         """
         limit = self.silent_after if silent_after is None else silent_after
-        rows = self.conn.execute(
-            f"SELECT {_HOST_COLUMNS} FROM hosts ORDER BY coalesce(name, address), port, local_port"
-        ).fetchall()
-        out = []
-        for row in rows:
-            values = dict(zip(_HOST_COLUMNS.replace(" ", "").split(","), row, strict=True))
-            last_record = values["last_record"]
-            live = last_record is not None and now - last_record <= limit
-            out.append(HostInfo(**values, status="live" if live else "silent"))
-        return out
+        # One query decides everything, status included: the Python side only builds
+        # the dataclasses (a fleet has 100,000s of senders; see bench/hosts_query.py).
+        rows = self.conn.execute(_HOSTS, (now, limit)).fetchall()
+        return [HostInfo(**dict(zip(_HOST_FIELDS, row, strict=True))) for row in rows]
 
     def events(
         self,
@@ -433,20 +436,22 @@ class SQLiteReader:
         prove delivery. FTS narrows the candidates; `instr` confirms the exact
         substring (FTS alone would also match the tokens in another order of
         punctuation).
+
+        A nonce without a letter or digit is never seen: FTS has no token of
+        it, and scanning every record for it is not worth a request (the API
+        refuses one). Nor is one with a NUL, which FTS cannot take.
         """
-        params: list[Any] = [nonce]
+        if not _WORD.search(nonce) or "\x00" in nonce:
+            return False
+        params: list[Any] = [fts_query(nonce), nonce]
         clause = ""
         if since is not None:
             clause = " AND r.received >= ?"
             params.append(since)
-        if _WORD.search(nonce):
-            sql = (
-                "SELECT 1 FROM records_fts f JOIN records r ON r.id = f.rowid"
-                " WHERE records_fts MATCH ? AND instr(r.text, ?) > 0" + clause + " LIMIT 1"
-            )
-            params.insert(0, fts_query(nonce))
-        else:
-            sql = "SELECT 1 FROM records r WHERE instr(r.text, ?) > 0" + clause + " LIMIT 1"
+        sql = (
+            "SELECT 1 FROM records_fts f JOIN records r ON r.id = f.rowid"
+            " WHERE records_fts MATCH ? AND instr(r.text, ?) > 0" + clause + " LIMIT 1"
+        )
         return self.conn.execute(sql, params).fetchone() is not None
 
 

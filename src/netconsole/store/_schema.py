@@ -232,6 +232,21 @@ def m004_fts_by_the_writer(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_shed_and_previous_boot(conn: sqlite3.Connection) -> None:
+    """`hosts.shed`: datagrams the receiver shed for the host while it was behind
+    and the host over its budget (collector/_budget.py). `incidents.previous_boot`:
+    the report was replayed from pstore after a reboot (`netconsole forward`), so
+    it belongs to the boot before the host's current one."""
+    _script(
+        conn,
+        """
+        ALTER TABLE hosts ADD COLUMN shed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE incidents ADD COLUMN previous_boot INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+
+
 LATEST = len(MIGRATIONS)
 
 
@@ -264,9 +279,15 @@ def migrate(conn: sqlite3.Connection, *, upto: int | None = None) -> list[str]:
 
     Raises:
         StoreError: the database records a migration this code does not know,
-            i.e. it was written by a newer netconsole.
+            or a `user_version` past this code's: it was written by a newer
+            netconsole (which the readers refuse too).
     """
     known = [m.name for m in MIGRATIONS]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(known):
+        raise StoreError(
+            f"schema v{version} is newer than this netconsole (v{len(known)}); upgrade netconsole"
+        )
     done = applied(conn)
     unknown = [name for name in done if name not in known]
     if unknown:

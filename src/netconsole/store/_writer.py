@@ -50,6 +50,7 @@ from netconsole.store._model import (
     PrebuiltRecords,
     Retention,
     RetentionResult,
+    Shed,
 )
 from netconsole.store._paths import default_db_path
 from netconsole.store._reader import SQLiteReader, open_reader
@@ -89,16 +90,30 @@ _THROUGH, _BOOT = "_through", "_boot"
 _ROW_RECEIVED, _ROW_SEQ = 0, 5
 """Where `record_to_row` puts `received` and `seq`."""
 
-_UPDATE_HOST = """
+INT64_MAX = (1 << 63) - 1
+"""Loss counts saturate here: SQLite's INTEGER is signed 64-bit, and an
+addition past it turns the column into a REAL. A hostile sender can jump seq
+by 2**63 (`wire` takes numbers up to this); such a jump is counted as the loss
+it claims, so `lost_seq` reads "at least this much", never wraps nor fails."""
+
+
+def _saturating(column: str) -> str:
+    # `column + :column` without overflow: both are at most INT64_MAX.
+    return (f"{column} = CASE WHEN {column} > {INT64_MAX} - :{column} THEN {INT64_MAX}"
+            f" ELSE {column} + :{column} END")
+
+
+_UPDATE_HOST = f"""
 UPDATE hosts SET
     records = records + :records,
-    lost_seq = lost_seq + :lost_seq,
-    lost_msgid = lost_msgid + :lost_msgid,
-    dropped = dropped + :dropped,
+    {_saturating("lost_seq")},
+    {_saturating("lost_msgid")},
+    {_saturating("dropped")},
     duplicates = duplicates + :duplicates,
     reboots = reboots + :reboots,
     incomplete = incomplete + :incomplete,
     rejected = rejected + :rejected,
+    shed = shed + :shed,
     boot = boot + :reboots,
     first_seen = min(coalesce(first_seen, :first), :first),
     last_seen = max(coalesce(last_seen, :last), :last),
@@ -128,12 +143,12 @@ INSERT INTO incidents (
     host_id, key, boot, kind, severity, state, title, fingerprint, culprit, frames, text,
     release, first_seq, last_seq, first_received, last_received, first_ts_usec, last_ts_usec,
     first_record_id, last_record_id, lines, dropped_lines, count, truncated, fatal, lane, task,
-    updated_at, closed_at
+    previous_boot, updated_at, closed_at
 ) VALUES (
     :host_id, :key, :boot, :kind, :severity, :state, :title, :fingerprint, :culprit, :frames,
     :text, :release, :first_seq, :last_seq, :first_received, :last_received, :first_ts_usec,
     :last_ts_usec, :first_record_id, :last_record_id, :lines, :dropped_lines, :count,
-    :truncated, :fatal, :lane, :task, :updated_at, :closed_at
+    :truncated, :fatal, :lane, :task, :previous_boot, :updated_at, :closed_at
 )
 ON CONFLICT (host_id, key) DO UPDATE SET
     kind = excluded.kind, severity = excluded.severity, state = excluded.state,
@@ -180,6 +195,7 @@ def _incident_params(incident: Incident) -> dict[str, Any]:
         "fatal": int(incident.fatal),
         "lane": incident.lane,
         "task": incident.task,
+        "previous_boot": int(incident.previous_boot),
         "updated_at": incident.at,
         "closed_at": incident.at if closed else None,
     }
@@ -219,6 +235,7 @@ class _HostDelta:
     reboots: int = 0
     incomplete: int = 0
     rejected: int = 0
+    shed: int = 0
     name: str | None = None
     release: str | None = None
 
@@ -230,7 +247,8 @@ class _HostDelta:
         """Only records arrived: `_UPDATE_HOST_RECORDS` says it all."""
         return (self.last_record is not None and self.name != "" and self.release != ""
                 and not (self.lost_seq or self.lost_msgid or self.dropped or self.duplicates
-                         or self.reboots or self.incomplete or self.rejected))
+                         or self.reboots or self.incomplete or self.rejected
+                         or self.shed))
 
     def lean_params(self) -> tuple[Any, ...]:
         return (self.records, self.first, self.last, self.last_record, self.name or "",
@@ -243,13 +261,15 @@ class _HostDelta:
             "last": self.last,
             "last_record": self.last_record,
             "records": self.records,
-            "lost_seq": self.lost_seq,
-            "lost_msgid": self.lost_msgid,
-            "dropped": self.dropped,
+            # Python's sums are exact; what SQLite is given must fit its integers.
+            "lost_seq": min(self.lost_seq, INT64_MAX),
+            "lost_msgid": min(self.lost_msgid, INT64_MAX),
+            "dropped": min(self.dropped, INT64_MAX),
             "duplicates": self.duplicates,
             "reboots": self.reboots,
             "incomplete": self.incomplete,
             "rejected": self.rejected,
+            "shed": self.shed,
             "name": self.name,
             "release": self.release,
         }
@@ -332,8 +352,12 @@ class SQLiteStore:
             yield self._conn
         except BaseException:
             self._depth -= 1
-            for statement in rollback:
-                self._conn.execute(statement)
+            # After SQLITE_FULL, IOERR, NOMEM or BUSY SQLite may have rolled the
+            # whole transaction back already; a ROLLBACK then fails and would
+            # hide the error that says what happened.
+            if self._conn.in_transaction:
+                for statement in rollback:
+                    self._conn.execute(statement)
             raise
         self._depth -= 1
         self._conn.execute(commit)
@@ -393,7 +417,7 @@ class SQLiteStore:
 
     def apply(
         self,
-        events: Sequence[Event | IncidentEvent | PrebuiltRecords],
+        events: Sequence[Event | IncidentEvent | PrebuiltRecords | Shed],
         states: Mapping[Sender, Mapping[str, Any]] | None = None,
     ) -> None:
         """Store a batch of stream events, and optionally stream states, atomically.
@@ -481,6 +505,9 @@ class SQLiteStore:
                 delta.duplicates += 1
             elif isinstance(event, Rejected):
                 delta.rejected += 1
+            elif isinstance(event, Shed):
+                delta.shed += event.count
+                others.append((delta, (event.at, "shed", json.dumps({"count": event.count}))))
             else:  # pragma: no cover - Event is a closed union
                 raise TypeError(f"not a stream event: {event!r}")
         state_json = {
@@ -567,7 +594,8 @@ class SQLiteStore:
             rows.append({
                 **params,
                 "host_id": host_id,
-                "boot": boot + reboots,
+                # A pstore replay is the boot before the one it arrived in.
+                "boot": max(0, boot + reboots - params["previous_boot"]),
                 "first_record_id": ids.get(
                     (host_id, params["first_seq"], params["first_received"])),
                 "last_record_id": ids.get(
@@ -876,7 +904,11 @@ def open_store(
         # checkpoint rather than each time: together ~10 % of a record's cost.
         conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-        migrate(conn)
+        try:
+            migrate(conn)
+        except StoreError as exc:  # a newer schema: name the file
+            conn.close()
+            raise StoreError(f"{resolved or path}: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{resolved or path}: {exc}") from exc
     return SQLiteStore(conn, path=resolved, retention=retention, silent_after=silent_after)

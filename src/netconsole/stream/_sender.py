@@ -17,9 +17,10 @@ a seq gap may be the console log level or a ring overrun on the sender; a
 msgid gap is a message netconsole sent that never arrived (§3.5).
 
 A reboot is recognised when the release changes, when a seq at or below
-the newest one comes back after `REBOOT_SILENCE` seconds of silence or from
-below the duplicate window, or when a newer seq carries a timestamp well
-before the newest one's. A module reload that replays the log from seq 0
+the newest one comes back after `REBOOT_SILENCE` seconds of silence, from
+more than `DUPLICATE_REACH` below it (a duplicate comes right after the
+original), or from below the duplicate window, or when a newer seq carries
+a timestamp well before the newest one's. A module reload that replays the log from seq 0
 looks the same and is reported the same way.
 """
 
@@ -46,6 +47,7 @@ from netconsole.stream.events import (
     Record,
     Rejected,
     Sender,
+    field_number,
 )
 from netconsole.wire import (
     MAX_PRINT_CHUNK,
@@ -64,6 +66,8 @@ from netconsole.wire import (
 # A duplicate comes milliseconds after the original (two targets, one
 # receiver); a seq that comes back after this much silence is a new boot.
 REBOOT_SILENCE = 1.0
+# A seen seq at most this far below the newest is a duplicate; further, a reboot.
+DUPLICATE_REACH = 32
 # printk timestamps of consecutive records may disagree across CPUs: the kernel
 # lab saw a second CPU's first records 1.2 s behind at boot. A newer seq whose
 # time is this much earlier belongs to another boot.
@@ -72,6 +76,11 @@ TS_BACK_TOLERANCE_USEC = 30_000_000
 PSTORE_FIELD = b"pstore"
 # msgid is a u32 that wraps (§3.5).
 _MSGID_MOD = 1 << 32
+# A msgid of 19 digits or more is no netconsole's (it is a u32): kept in the
+# record's fields, not accounted. Below this, msgid + wrap base stays far from
+# the int64 the express lane holds it in, and the lane (18 digits at most, its
+# MAX_DIGITS) and this path account the same msgids.
+_MSGID_ACCOUNTED = 10**18
 
 
 class SenderStream:
@@ -279,8 +288,8 @@ class SenderStream:
             self._frags = Reassembler()
         try:
             done, evicted = self._frags.add(frag, now)
-        except ValueError as exc:
-            self._reject(RejectReason.FRAGMENT_MISMATCH, str(exc), len(frag.data), now)
+        except WireError as exc:  # contradicts the pieces held, or too many of them
+            self._reject(exc.reason, exc.detail, len(frag.data), now)
             return
         if evicted is not None:
             self._give_up(evicted, now)
@@ -297,10 +306,18 @@ class SenderStream:
     def _judge(self, h: Header, now: float) -> Seen:
         """Classify a header's seq against the tracker, taking reboots into account."""
         verdict = self.seq.classify(h.seq)
-        if verdict is Seen.DUPLICATE and (
-            self.last_seen is not None and now - self.last_seen > REBOOT_SILENCE
-        ):
+        if verdict is not Seen.DUPLICATE:
+            return verdict
+        if self.last_seen is not None and now - self.last_seen > REBOOT_SILENCE:
             return Seen.BELOW  # back after a silence: not a duplicate, a new boot
+        # A duplicate is the same record again, and comes right after it (two
+        # targets to one receiver, or the network). A seq seen long ago, or with a
+        # timestamp after the newest one's, is another record: a new boot (a host
+        # that rebooted within a second replays its log from a low seq).
+        top = self.seq.top
+        assert top is not None
+        if top - h.seq > DUPLICATE_REACH or h.ts_usec > self.top_ts + TS_BACK_TOLERANCE_USEC:
+            return Seen.BELOW
         return verdict
 
     def _extended(self, h: Header, body: Body, first: float, now: float,
@@ -345,8 +362,9 @@ class SenderStream:
             complete=missing is None,
             missing=missing or (),
         ))
-        if msgid is not None and not pstore and msgid.isdigit():
-            self._account_msgid(int(msgid), now)
+        number = field_number(msgid) if not pstore else None
+        if number is not None and number < _MSGID_ACCOUNTED:
+            self._account_msgid(number, now)
 
     def _account(self, h: Header, release: str | None, now: float) -> bool:
         """Seq accounting for one record; False when it is a duplicate to drop."""

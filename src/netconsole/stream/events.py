@@ -11,6 +11,20 @@ from dataclasses import dataclass
 
 from netconsole.wire import Flag, Mode, RejectReason
 
+MAX_FIELD_NUMBER = (1 << 63) - 1
+"""The largest `msgid=`/`cpu=` value used as a number, as `wire`'s header
+numbers: what a store's signed 64-bit integer holds."""
+
+
+def field_number(value: bytes | None) -> int | None:
+    """A sysdata number (`msgid=`, `cpu=`) as an int; None when absent, not
+    plain digits, or past `MAX_FIELD_NUMBER` (a foreign sender's: the field
+    stays in the record's `fields` as sent, it only counts as no number)."""
+    if value is None or not value.isdigit() or len(value) > 19:
+        return None
+    n = int(value)
+    return n if n <= MAX_FIELD_NUMBER else None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Sender:
@@ -79,13 +93,11 @@ class Record:
 
     @property
     def msgid(self) -> int | None:
-        value = self.field(b"msgid")
-        return int(value) if value is not None and value.isdigit() else None
+        return field_number(self.field(b"msgid"))
 
     @property
     def cpu(self) -> int | None:
-        value = self.field(b"cpu")
-        return int(value) if value is not None and value.isdigit() else None
+        return field_number(self.field(b"cpu"))
 
     @property
     def taskname(self) -> str | None:

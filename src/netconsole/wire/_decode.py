@@ -24,8 +24,10 @@ from netconsole.wire._model import (
 
 # The release (§4.5) is `uname -r`: no comma, no `;`, no white space. The first
 # token of a plain header is all digits, a release never is (it has a `.`).
+# Header numbers of any length match, so that one too large is rejected (below)
+# rather than taken for console text.
 _EXTENDED_START = re.compile(
-    rb"(?:([^,;\s\d][^,;\s]*|\d[^,;\s]*[^,;\s\d][^,;\s]*),)?(\d{1,20}),(\d{1,20}),(\d{1,20}),([-c+])([,;])"
+    rb"(?:([^,;\s\d][^,;\s]*|\d[^,;\s]*[^,;\s\d][^,;\s]*),)?(\d+),(\d+),(\d+),([-c+])([,;])"
 )
 _NCFRAG = re.compile(rb"ncfrag=(\d{1,9})/(\d{1,9})")
 
@@ -35,6 +37,24 @@ _NCFRAG = re.compile(rb"ncfrag=(\d{1,9})/(\d{1,9})")
 MAX_FRAGMENTED_TOTAL = 128 * 1024
 
 _FLAGS = {b"-": Flag.NONE, b"c": Flag.CONT, b"+": Flag.CONT_FRAGMENT}
+
+MAX_HEADER_NUMBER = (1 << 63) - 1
+"""The largest prefix, seq or ts_usec accepted. The kernel's are u64 but never
+come near this (seq counts records, ts_usec is 292,000 years at 2**63), and
+stores keep signed 64-bit integers (SQLite INTEGER, ClickHouse Int64): a larger
+number is a foreign or hostile sender's, and would stop the batch it is in."""
+
+
+def _number(digits: bytes, what: str) -> int:
+    if len(digits) < 19:  # below 10**18: always fits (and int() is one call)
+        return int(digits)
+    # Length first: int() of thousands of digits is slow, and refused past 4300.
+    n = int(digits) if len(digits) == 19 else MAX_HEADER_NUMBER + 1
+    if n > MAX_HEADER_NUMBER:
+        shown = digits[:24].decode() + ("..." if len(digits) > 24 else "")
+        raise WireError(RejectReason.NUMBER_TOO_LARGE,
+                        f"{what} {shown} is past {MAX_HEADER_NUMBER}")
+    return n
 
 
 def decode_datagram(payload: bytes) -> Datagram:
@@ -49,7 +69,8 @@ def decode_datagram(payload: bytes) -> Datagram:
 
     Raises:
         WireError: the payload is empty, or starts like an extended header but
-            breaks its grammar (a bad `ncfrag` field, say).
+            breaks its grammar (a bad `ncfrag` field, say) or carries a number
+            past `MAX_HEADER_NUMBER`.
     """
     if not payload:
         raise WireError(RejectReason.EMPTY, "empty datagram")
@@ -57,7 +78,9 @@ def decode_datagram(payload: bytes) -> Datagram:
     if m is None:
         return BasicChunk(data=payload)
     release_b, prefix_b, seq_b, ts_b, flag_b, sep = m.groups()
-    prefix = int(prefix_b)
+    prefix = _number(prefix_b, "prefix")
+    seq = _number(seq_b, "seq")
+    ts_usec = _number(ts_b, "ts_usec")
     caller: str | None = None
     extra: list[str] = []
     ncfrag: tuple[int, int] | None = None
@@ -81,8 +104,8 @@ def decode_datagram(payload: bytes) -> Datagram:
         release=release_b.decode("latin-1") if release_b is not None else None,
         facility=prefix >> 3,
         level=prefix & 7,
-        seq=int(seq_b),
-        ts_usec=int(ts_b),
+        seq=seq,
+        ts_usec=ts_usec,
         flag=_FLAGS[flag_b],
         caller=caller,
         extra=tuple(extra),

@@ -16,6 +16,7 @@ class RejectReason(enum.Enum):
     NOT_NETCONSOLE = "not_netconsole"
     DUPLICATE_FRAGMENT = "duplicate_fragment"
     TOO_MANY_PENDING = "too_many_pending"
+    NUMBER_TOO_LARGE = "number_too_large"  # a header number past what a store can hold
 
 
 class WireError(ValueError):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import IO
 
 from click.testing import CliRunner
 
@@ -89,3 +92,48 @@ def test_help_lists_decode_and_version() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert "decode" in result.stdout
     assert CliRunner().invoke(main, ["--version"]).stdout.startswith("netconsole, version")
+
+
+def test_decode_missing_file_prints_only_the_error() -> None:
+    """Issue 13: no summary of nothing after the error (it read as "0 records")."""
+    code, objs, err = run("/nonexistent/file.pcap")
+    assert code == 2 and objs == []
+    assert err.splitlines() == ["netconsole decode: /nonexistent/file.pcap: "
+                                "No such file or directory"]
+
+
+def _decode_process(stdout: int | IO[bytes], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "netconsole", "decode",
+         str(capture("6.12.117+deb12-amd64", "basic")), *args],
+        stdout=stdout, stderr=subprocess.PIPE)
+
+
+def test_decode_to_a_full_disk_is_one_line_not_a_traceback() -> None:
+    """Issue 13: `decode > /dev/full` ended in a traceback."""
+    with open("/dev/full", "wb") as full:
+        proc = _decode_process(full)
+        _, err = proc.communicate(timeout=120)
+    lines = err.decode().splitlines()
+    assert proc.returncode == 1, err
+    assert lines == ["netconsole decode: cannot write the output: "
+                     "No space left on device"], err
+
+
+def test_decode_into_a_closed_pipe_is_quiet() -> None:
+    """`decode … | head -1`: the reader has what it wanted; no traceback, no message
+    (click's own handling of EPIPE: exit 1, quietly)."""
+    proc = _decode_process(subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert err == b"" and proc.returncode == 1
+
+
+def test_decode_read_error_is_one_line() -> None:
+    """A file that opens but cannot be read (EIO: /proc/self/mem at address 0)."""
+    code, objs, err = run("/proc/self/mem")
+    assert code == 2 and objs == []
+    assert err.splitlines()[0] == "netconsole decode: /proc/self/mem: Input/output error"
+    assert "Traceback" not in err

@@ -17,10 +17,10 @@ def test_defaults_are_the_kernel_port_dual_stack_and_localhost_http() -> None:
 def test_options_win_over_the_file(tmp_path: Path) -> None:
     f = tmp_path / "l.toml"
     f.write_text('[listen]\nports = [6666, 6667]\nretain = "30d"\nmax-size = "1GB"\n'
-                 '[[alerts]]\nkind = "panic"\n')
+                 '[[alerts]]\nkinds = ["panic"]\ncommand = "true"\n')
     cfg = build_config(load_toml(f), {"retain": "7d"})
     assert cfg.ports == (6666, 6667) and cfg.retain == "7d" and cfg.max_size == "1GB"
-    assert cfg.extra == {"alerts": [{"kind": "panic"}]}
+    assert cfg.extra == {"alerts": [{"kinds": ["panic"], "command": "true"}]}
 
 
 def test_render_round_trips(tmp_path: Path) -> None:

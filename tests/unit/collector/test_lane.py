@@ -213,3 +213,52 @@ def test_lane_names_ipv4_senders_plainly_on_a_dual_stack_socket() -> None:
     finally:
         rx.close()
         tx.close()
+
+
+def test_over_its_budget_while_behind_the_lane_sheds_in_order_and_moves_on(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """The C bucket is collector/_budget.py's: a burst, then `rate`; a shed record
+    advances the lane (not loss); a crash line is never shed; not behind, no budget."""
+    from netconsole.collector._budget import Budgets
+
+    assert _lane is not None
+    rx, tx = pair
+    key = _key(pair)
+    stream = SenderStream(_sender(tx, rx))
+    stream.feed(encode_extended(OutgoingRecord(facility=0, level=6, seq=1, ts_usec=10,
+                                               text=b"first"))[0], 1.0)
+    lane = _lane_for(stream, key)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search)
+    receiver.rate, receiver.burst, receiver.hold = 10.0, 3.0, 60.0
+    receiver.behind_until = 1e12  # behind: budgets apply
+    texts = [b"plain %d" % i for i in range(6)]
+    texts.insert(4, b"Kernel panic - not syncing: never shed")
+    for i, text in enumerate(texts):
+        tx.sendto(encode_extended(OutgoingRecord(facility=0, level=6, seq=2 + i, ts_usec=20 + i,
+                                                 text=text))[0], rx.getsockname())
+    time.sleep(0.05)
+    python = Budgets(rate=10.0, burst=3.0)
+    rows: list[object] = []
+    handed: list[object] = []
+    while True:
+        item = receiver.step(2.0, True)
+        if item is None:
+            break
+        if isinstance(item, list):
+            rows.extend(item)
+        else:
+            handed.append(item)
+            lane.seq += 1  # what `settle` does after the Python path took it
+            lane.active = 1
+    assert [r[10] for r in rows] == ["plain 0", "plain 1", "plain 2"]  # type: ignore[index]
+    assert [python.admit("s", 2.0) for _ in range(4)] == [True, True, True, False]
+    assert len(handed) == 1 and b"Kernel panic" in handed[0][0]  # type: ignore[index]
+    assert lane.seq == 2 + len(texts) - 1  # past the shed ones: no gap to account
+    assert receiver.shedding() == [lane] and lane.shed == len(texts) - 3 - 1
+    lane.shed = 0
+    receiver.behind_until = 0.0  # caught up: no budget
+    tx.sendto(encode_extended(OutgoingRecord(facility=0, level=6, seq=lane.seq + 1,
+                                             ts_usec=99, text=b"kept"))[0], rx.getsockname())
+    item = _step(receiver, 3.0)
+    assert isinstance(item, list) and item[0][10] == "kept"
+    assert lane.shed == 0

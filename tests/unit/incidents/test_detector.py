@@ -261,3 +261,37 @@ def test_detector_caps_a_report_whose_end_was_lost() -> None:
     (warn,) = run.closed
     assert warn.truncated and warn.at == pytest.approx(T0 + 60.0, abs=1.0)
     assert warn.lines < 70
+
+
+def _pstore(records: list, dump: bytes = b"dmesg-ramoops-0") -> list:  # type: ignore[type-arg]
+    from dataclasses import replace
+    return [replace(r, fields=(*r.fields, (b"pstore", dump), (b"boot", b"previous")))
+            for r in records]
+
+
+def test_a_pstore_replay_is_the_previous_boot_not_a_crash_now() -> None:
+    """After a reboot `netconsole forward` ships the last panic from pstore: an
+    incident of the previous boot, and no "went silent after a crash" for the
+    quiet seconds that follow (the host that sends it is up)."""
+    panic = _pstore(lines_to_records(
+        "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009\n"
+        "Rebooting in 10 seconds..", seq=5000, t=T0 + 100))
+    live = lines_to_records("systemd[1]: Started netconsole forward", seq=200, t=T0 + 99)
+    table = IncidentTable(DetectorConfig(after_crash=10.0))
+    run = drive([*live, *panic], table=table, settle=1.0)
+    assert [(i.kind, i.previous_boot) for i in run.closed] == [(Kind.PANIC, True)]
+    quiet = expire_until(table, panic[-1].received + 60.0)
+    assert not [e for e in quiet if hasattr(e, "reason")], quiet
+    # The same dump replayed again (forward restarted): the same incident key.
+    from dataclasses import replace
+    again = drive([replace(r, received=r.received + 100) for r in panic], settle=1.0)
+    assert [i.key for i in again.closed] == [i.key for i in run.closed]
+
+
+def test_a_live_fatal_exception_does_not_join_a_replayed_oops() -> None:
+    oops = _pstore(lines_to_records(reports.KERNEL_BUG, seq=10))
+    panic = lines_to_records("Kernel panic - not syncing: Fatal exception", seq=900,
+                             t=oops[-1].received + 0.5)
+    run = drive([*oops, *panic])
+    assert sorted((i.kind.value, i.previous_boot, i.fatal) for i in run.closed) == [
+        ("oops", True, False), ("panic", False, False)]

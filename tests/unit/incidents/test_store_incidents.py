@@ -102,3 +102,31 @@ def test_store_retention_by_age_removes_old_incidents() -> None:
     store.enforce_retention(T0 + 7200)
     assert store.reader.incidents() == []
     store.close()
+
+
+def test_store_a_pstore_replay_belongs_to_the_previous_boot(store: SQLiteStore) -> None:
+    """The host rebooted (boot 1 now) and `forward` replays the panic of boot 0."""
+    from dataclasses import replace
+
+    table = IncidentTable()
+    before = lines_to_records("hello", seq=500)
+    reboot = Reboot(sender=HOST, at=before[-1].received + 30, reason=RebootReason.SEQ_BACK,
+                    previous_seq=500, seq=1, previous_release=None, release=None)
+    replay = [replace(r, fields=((b"pstore", b"dmesg-ramoops-0"),))
+              for r in lines_to_records(reports.KERNEL_BUG, seq=1, t=reboot.at + 1)]
+    store.apply(table.process([*before, reboot, *replay], replay[-1].received + 10))
+    store.apply(table.expire(replay[-1].received + 60))
+    (inc,) = store.reader.incidents()
+    assert (inc.kind, inc.previous_boot, inc.boot) == ("oops", True, 0)
+    assert [h.boot for h in store.reader.hosts(now=replay[-1].received)] == [1]
+
+
+def test_store_counts_what_was_shed_per_host(store: SQLiteStore) -> None:
+    from netconsole.store import Shed
+
+    store.apply([*lines_to_records("hello"), Shed(sender=OTHER, at=T0 + 1, count=1234),
+                 Shed(sender=OTHER, at=T0 + 2, count=6)])
+    shed = dict(store._conn.execute("SELECT address, shed FROM hosts").fetchall())
+    assert shed == {HOST.host: 0, OTHER.host: 1240}
+    rows = store._conn.execute("SELECT detail FROM events WHERE kind = 'shed'").fetchall()
+    assert rows == [('{"count": 1234}',), ('{"count": 6}',)]

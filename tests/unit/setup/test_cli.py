@@ -57,7 +57,7 @@ def test_dry_run_json_changes_nothing(root: Path) -> None:
 def test_apply_status_rerun_remove(root: Path) -> None:
     code, data, out = run("setup", "192.0.2.50", "--root", str(root), "--name", "n2",
                           "--json", *NO_API)
-    assert code == 0, out
+    assert code == 4, out  # applied; no receiver API answered: delivery unproven
     t = root / CFS / "n2"
     assert (t / "enabled").read_text() == "1\n"
     assert (t / "remote_mac").read_text() == "52:54:00:00:00:01\n"
@@ -197,3 +197,57 @@ def test_unset_hostname_gives_no_label(root: Path) -> None:
     (root / "proc/sys/kernel/hostname").write_text("(none)\n")
     code, data, _ = run("setup", "192.0.2.50", "--root", str(root), "--dry-run", "--json")
     assert code == 0 and data["plan"]["userdata"] == {}
+
+
+def test_unconfirmed_delivery_exits_4(root: Path) -> None:
+    """Issue 13: no answer from the receiver API is no proof: `setup && …` must not go on."""
+    code, data, out = run("setup", "192.0.2.50", "--root", str(root), "--json", *NO_API)
+    assert (code, data["exit_code"], data["verification"]["outcome"]) == (4, 4, "no-api"), out
+    res = CliRunner().invoke(main, ["setup", "192.0.2.50", "--root", str(root), *NO_API])
+    assert res.exit_code == 4 and "verify: UNCONFIRMED" in res.output
+
+
+def test_nonce_not_sent_exits_4(root: Path) -> None:
+    (root / "proc/sys/kernel/printk").write_text("2\t4\t1\t7\n")  # only emerg and alert
+    code, data, out = run("setup", "192.0.2.50", "--root", str(root), "--json", *NO_API)
+    assert (code, data["verification"]["outcome"]) == (4, "not-sent"), out
+
+
+def test_no_verify_still_exits_0(root: Path) -> None:
+    assert run("setup", "192.0.2.50", "--root", str(root), "--no-verify")[0] == 0
+
+
+def test_help_documents_every_exit_status() -> None:
+    res = CliRunner().invoke(main, ["setup", "--help"])
+    assert "4 applied but delivery is unproven" in " ".join(res.output.split())
+
+
+def test_remove_undoes_everything_persist_wrote(root: Path) -> None:
+    """Issue 13: the GRUB drop-in outlived `--remove` and brought the target back."""
+    code, _, out = run("setup", "192.0.2.50", "--root", str(root), "--persist",
+                       "--boot-param", "--loglevel", "8", "--no-verify")
+    assert code == 0, out
+    grub = root / "etc/default/grub.d/netconsole.cfg"
+    sysctl = root / "etc/sysctl.d/90-netconsole-loglevel.conf"
+    assert grub.exists() and sysctl.exists()
+    code, gone, out = run("setup", "--remove", "netconsole", "--root", str(root), "--json")
+    assert code == 0, out
+    assert not grub.exists()
+    assert not (root / "etc/systemd/system/netconsole-netconsole.service").exists()
+    assert "/etc/default/grub.d/netconsole.cfg" in gone["files"]
+    assert any("update-grub" in n for n in gone["notes"])
+    # fleet is still a target: the console loglevel it needs stays.
+    assert sysctl.exists()
+    res = CliRunner().invoke(main, ["setup", "--remove", "fleet", "--root", str(root)])
+    assert res.exit_code == 0, res.output
+    assert not sysctl.exists() and "removed /etc/sysctl.d/90-netconsole-loglevel.conf" in \
+        res.output
+
+
+def test_remove_text_says_to_run_update_grub(root: Path) -> None:
+    run("setup", "192.0.2.50", "--root", str(root), "--persist", "--boot-param",
+        "--no-verify")
+    res = CliRunner().invoke(main, ["setup", "--remove", "netconsole", "--root", str(root)])
+    assert res.exit_code == 0
+    assert "removed /etc/default/grub.d/netconsole.cfg" in res.output
+    assert "update-grub" in res.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -156,3 +157,61 @@ def test_verify_no_level_passes(tmp_path: Path) -> None:
     v = verify(HostWriter.for_root(tmp_path), target="t", receiver="x:1", api=None, level=None)
     assert v.outcome is Outcome.NOT_SENT and "--loglevel" in v.detail
     assert not (tmp_path / "dev/kmsg").exists()
+
+
+def test_uninstall_removes_the_grub_drop_in_and_says_update_grub(tmp_path: Path) -> None:
+    """Issue 13: the GRUB drop-in brought the target back at the next boot."""
+    w = HostWriter.for_root(tmp_path)
+    install(w, name="fleet", receiver="192.0.2.10:6666", argv=["netconsole", "setup"],
+            grub="netconsole.netconsole=+@/eth0,@192.0.2.10/")
+    gone = uninstall(w, "fleet")
+    assert not (tmp_path / GRUB_FILE).exists()
+    assert "/" + GRUB_FILE in gone.files
+    assert any("update-grub" in n for n in gone.notes)
+    # The unit file is gone: systemd must forget it too.
+    assert w.skipped[-2:] == ["systemctl disable netconsole-fleet.service",
+                              "systemctl daemon-reload"]
+
+
+def test_uninstall_leaves_another_targets_grub_drop_in(tmp_path: Path) -> None:
+    w = HostWriter.for_root(tmp_path)
+    install(w, name="early", receiver="192.0.2.10:6666", argv=["netconsole", "setup"],
+            grub="netconsole.netconsole=+@/eth0,@192.0.2.10/")
+    install(w, name="late", receiver="192.0.2.11:6666", argv=["netconsole", "setup"])
+    gone = uninstall(w, "late")
+    assert (tmp_path / GRUB_FILE).exists() and "/" + GRUB_FILE not in gone.files
+    assert not any("update-grub" in n for n in gone.notes)
+
+
+def test_uninstall_leaves_a_unit_setup_did_not_write(tmp_path: Path) -> None:
+    """`--remove listen` must not delete contrib's netconsole-listen.service."""
+    contrib = Path(__file__).parents[3] / "contrib" / "netconsole-listen.service"
+    unit = tmp_path / "etc/systemd/system/netconsole-listen.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text(contrib.read_text())
+    w = HostWriter.for_root(tmp_path)
+    gone = uninstall(w, "listen")
+    assert unit.read_text() == contrib.read_text() and gone.files == ()
+    assert w.skipped == [] and "not written by" in " ".join(gone.notes)
+
+
+def _documentation(unit: str) -> list[str]:
+    return [uri for line in unit.splitlines() if line.startswith("Documentation=")
+            for uri in line.removeprefix("Documentation=").split()]
+
+
+def test_units_document_only_what_exists() -> None:
+    """Documentation= may name a man page only once netconsole ships one, and a web
+    page only under a URL pyproject.toml declares (systemctl help opens them)."""
+    top = Path(__file__).parents[3]
+    project = tomllib.loads((top / "pyproject.toml").read_text())["project"]
+    urls = tuple(project.get("urls", {}).values())
+    man = {p.name.split(".")[0] for p in top.glob("man/*.[1-8]")}
+    units = {p.name: p.read_text() for p in (top / "contrib").glob("*.service")}
+    units["generated"] = systemd_unit("fleet", "192.0.2.10:6666", ["netconsole", "setup"])
+    for name, text in units.items():
+        for uri in _documentation(text):
+            if uri.startswith("man:"):
+                assert uri.removeprefix("man:").split("(")[0] in man, (name, uri)
+            else:
+                assert uri.startswith(urls) if urls else False, (name, uri)

@@ -101,3 +101,20 @@ def test_open_reports_a_directory_it_cannot_create(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="cannot create"):
         open_store(tmp_path / "file" / "sub" / "netconsole.db")
+
+
+def test_open_refuses_a_newer_user_version_alone(db_path: Path) -> None:
+    """A newer netconsole's database, even one whose migrations this code knows
+    by name, is refused by the writer (`listen`) as by the readers."""
+    open_store(db_path).close()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute(f"PRAGMA user_version = {schema.LATEST + 1}")
+    conn.close()
+
+    with pytest.raises(StoreError, match=f"^{db_path}: schema v{schema.LATEST + 1} is newer"):
+        open_store(db_path)
+    with pytest.raises(StoreError, match="newer"):
+        open_reader(db_path)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST + 1  # untouched
+    conn.close()

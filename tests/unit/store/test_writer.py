@@ -206,3 +206,54 @@ def test_sqlite_store_satisfies_the_store_protocol(fresh_store: SQLiteStore) -> 
     store: Store = fresh_store
     queries: RecordQueries = store.reader
     assert queries.last_id() == 0
+
+
+# -- numbers and faults the store must survive ----------------------------------------
+
+INT64_MAX = (1 << 63) - 1
+
+
+def test_loss_sums_saturate_instead_of_overflowing(
+    fresh_store: SQLiteStore, record: MakeRecord
+) -> None:
+    """A seq jump of 2**63 - 1, twice in a batch and again in the next: the
+    batch commits, and the host counts 'at least this much' as an integer."""
+    def jumps() -> list[Gap]:
+        return [Gap(sender=WEB1, at=2.0, kind=kind, first=1, count=INT64_MAX)
+                for kind in (GapKind.SEQ, GapKind.SEQ, GapKind.MSGID, GapKind.MSGID)]
+
+    fresh_store.apply([record(1), *jumps(),
+                       Gap(sender=WEB1, at=2.0, kind=GapKind.DROPPED, first=None,
+                           count=9_999_999_999_999_999_999)])
+    fresh_store.apply([record(2), *jumps()])
+
+    [web] = fresh_store.reader.hosts(now=1_700_000_100.0)
+    assert web.records == 2
+    for value in (web.lost_seq, web.lost_msgid, web.dropped):
+        assert value == INT64_MAX and type(value) is int
+
+
+def test_a_row_sqlite_cannot_hold_fails_its_batch_whole(
+    fresh_store: SQLiteStore, record: MakeRecord
+) -> None:
+    with pytest.raises(OverflowError):
+        fresh_store.apply([record(1), record(2**64)])
+    fresh_store.apply([record(3)])
+    assert [s.record.seq for s in fresh_store.reader.export()] == [3]
+
+
+def test_a_full_store_reports_full_not_a_failed_rollback(
+    file_store: SQLiteStore, record: MakeRecord
+) -> None:
+    """SQLite rolls a transaction back itself on SQLITE_FULL; the error the
+    caller sees must still say the store is full (the collector holds the
+    records then, rather than judging the data bad)."""
+    file_store.apply([record(0)])
+    conn = file_store._conn
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(sqlite3.OperationalError) as exc:
+        file_store.apply([record(i, text=b"x" * 3000) for i in range(1, 300)])
+    assert exc.value.sqlite_errorcode == sqlite3.SQLITE_FULL
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    file_store.apply([record(300)])
+    assert [s.record.seq for s in file_store.reader.export()] == [0, 300]

@@ -297,3 +297,66 @@ def test_pstore_records_are_not_accounted() -> None:
     events = s.events()
     assert [r.seq for r in only(events, Record)] == [500, 501, 3, 9, 502]
     assert not only(events, Reboot) and not only(events, Gap) and not only(events, Duplicate)
+
+
+# -- numbers a store cannot hold ------------------------------------------------
+
+def test_msgid_and_cpu_past_int64_stay_text_and_count_as_no_number() -> None:
+    s = SenderStream(SENDER)
+    big = b"18446744073709551616"
+    events = feed_all(s, [*ext(1, sysdata=((b"cpu", big), (b"msgid", big))),
+                          *ext(2, sysdata=((b"msgid", b"9" * 5000),))])
+    r1, r2 = only(events, Record)
+    assert (r1.field(b"cpu"), r1.field(b"msgid")) == (big, big)  # kept as sent
+    assert (r1.cpu, r1.msgid, r2.msgid) == (None, None, None)
+    assert not only(events, Gap)  # no msgid accounting on them
+    assert s.snapshot()["msgid"] is None
+
+
+def test_header_number_past_int64_is_rejected_by_reason() -> None:
+    events = feed_all(SenderStream(SENDER), [b"6,18446744073709551616,1000,-;x"])
+    [rej] = events
+    assert isinstance(rej, Rejected) and rej.reason is RejectReason.NUMBER_TOO_LARGE
+
+
+def test_msgid_of_19_digits_is_not_accounted() -> None:
+    """netconsole's msgid is a u32 (§3.5): one of 19 digits is a foreign sender's.
+    Counted, a jump to 2**63 - 1 after a wrap would put the tracker past what the
+    express lane's int64 holds."""
+    s = SenderStream(SENDER)
+    events = feed_all(s, [*ext(1, sysdata=((b"msgid", b"4294967295"),)),
+                          *ext(2, sysdata=((b"msgid", b"0"),)),  # the u32 wrapped
+                          *ext(3, sysdata=((b"msgid", b"9223372036854775807"),)),
+                          *ext(4, sysdata=((b"msgid", b"1"),))])
+    s.flush(10_000.0)
+    events += s.events()
+    assert not only(events, Gap)
+    assert [r.msgid for r in only(events, Record)] == [4294967295, 0, 2**63 - 1, 1]
+    state = s.express_state()
+    assert state is not None and state[3] < 2**63
+
+
+def test_a_fast_reboot_is_a_reboot_not_duplicates() -> None:
+    """A host that reboots within a second of its last datagram replays its log
+    from seq 0: those seqs were seen in the old boot, but they are new records."""
+    s = SenderStream(SENDER)
+    for seq in range(408):
+        s.feed(ext(seq, ts=1_000_000 + seq * 1000)[0], seq * 0.001)
+    for seq in range(408):  # 0.2 s later, the new boot's log replayed
+        s.feed(ext(seq, ts=500 + seq * 900)[0], 0.6 + seq * 0.001)
+    events = s.events()
+    assert [(r.reason, r.previous_seq, r.seq) for r in only(events, Reboot)] == [
+        (RebootReason.SEQ_BACK, 407, 0)]
+    assert not only(events, Duplicate)
+    assert len(only(events, Record)) == 2 * 408
+
+
+def test_a_duplicate_is_the_newest_records_again() -> None:
+    s = SenderStream(SENDER)
+    for seq in range(100):
+        s.feed(ext(seq, ts=seq * 1000)[0], seq * 0.001)
+    s.feed(ext(90, ts=90_000)[0], 0.2)  # a late copy, close to the newest
+    s.feed(ext(99, ts=99_000)[0], 0.2)
+    events = s.events()
+    assert [d.seq for d in only(events, Duplicate)] == [90, 99]
+    assert not only(events, Reboot)

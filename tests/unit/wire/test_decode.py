@@ -154,3 +154,23 @@ def test_escape_round_trip_all_bytes() -> None:
 
 def test_unescape_keeps_foreign_backslashes() -> None:
     assert unescape(b"a\\qb\\x4") == b"a\\qb\\x4"
+
+
+@pytest.mark.parametrize("payload", [
+    b"6,18446744073709551616,1000,-;x",  # seq 2**64
+    b"6,9223372036854775808,1000,-;x",  # seq 2**63
+    b"9223372036854775808,1,1000,-;x",  # the prefix
+    b"6,1,18446744073709551616,-;x",  # ts_usec
+    b"6.1.0,6,1," + b"9" * 5000 + b",-;x",  # far past what int() takes at once
+    b"6,1," + b"1" * 25 + b",-,ncfrag=0/10;0123456789",
+], ids=["seq", "seq-2**63", "prefix", "ts_usec", "5000-digits", "fragment"])
+def test_decode_rejects_header_numbers_a_store_cannot_hold(payload: bytes) -> None:
+    with pytest.raises(WireError) as exc:
+        decode_datagram(payload)
+    assert exc.value.reason is RejectReason.NUMBER_TOO_LARGE
+
+
+def test_decode_takes_the_largest_header_numbers_a_store_holds() -> None:
+    d = decode_datagram(b"9223372036854775807,9223372036854775807,9223372036854775807,-;x")
+    assert isinstance(d, ExtendedMessage)
+    assert d.header.prefix == d.header.seq == d.header.ts_usec == 2**63 - 1

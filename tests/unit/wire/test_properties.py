@@ -32,8 +32,8 @@ def records(draw: st.DrawFn) -> OutgoingRecord:
     return OutgoingRecord(
         facility=draw(st.integers(0, 23)),
         level=draw(st.integers(0, 7)),
-        seq=draw(st.integers(0, 2**63)),
-        ts_usec=draw(st.integers(0, 2**63)),
+        seq=draw(st.integers(0, 2**63 - 1)),
+        ts_usec=draw(st.integers(0, 2**63 - 1)),
         text=draw(st.binary(max_size=3000)),
         flag=draw(st.sampled_from([Flag.NONE, Flag.CONT])),
         caller=draw(st.none() | st.from_regex(r"\A[TC][0-9]{1,7}\Z")),
