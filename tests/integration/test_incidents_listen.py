@@ -52,9 +52,16 @@ def test_listen_replayed_crash_becomes_incidents_and_alerts(tmp_path: Path) -> N
         sent = _replay(CRASH, lis.port)
         lis.wait_records(sent)  # one record per datagram in this capture
         wait_for(lambda: len(hook.bodies) == 3, timeout=20)
+        wait_for(lambda: lis.metrics().get('netconsole_alerts_total{outcome="sent"}') == 3)
+        metrics = lis.metrics()
     finally:
         assert lis.stop() == 0
         hook.close()
+    assert metrics['netconsole_alerts_total{outcome="given_up"}'] == 0
+    # Every commit is in the latency histogram.
+    commits = metrics["netconsole_store_batches_total"]
+    assert metrics['netconsole_store_commit_seconds_bucket{le="+Inf"}'] == commits
+    assert metrics["netconsole_store_commit_seconds_count"] == commits > 0
     assert sorted((b["kind"], b["count"]) for b in hook.bodies) == [
         ("oops", 1), ("panic", 1), ("warning", 1)]
     db = str(lis.db)
@@ -149,6 +156,8 @@ def test_listen_two_workers_send_one_alert_for_one_crash_on_many_hosts(
         lis.wait_records(16 * len(WARN_SPLAT))
         wait_for(lambda: len(hook.bodies) >= 1, timeout=20)
         time.sleep(1.5)  # a second message, if any, would come now
+        # The supervisor's alert manager is counted too.
+        assert lis.metrics()['netconsole_alerts_total{outcome="sent"}'] == 1
     finally:
         for h in hosts:
             h.close()

@@ -67,16 +67,19 @@ class LiveView:
         """The line as plain text and as styled rich `Text`; None for nothing to show."""
         host = self.host_label(e)
         if isinstance(e, Record):
-            level = e.level if e.level is not None and 0 <= e.level <= 7 else 6
+            # A basic record without a `<N>` prefix has no level: `-`, as `tail` shows it.
+            level = e.level if e.level is not None and 0 <= e.level <= 7 else None
+            name = LEVEL_NAMES[level] if level is not None else "-"
+            style = LEVEL_STYLES[level if level is not None else 6]
             ts = f"[{e.ts_usec // 1_000_000:5d}.{e.ts_usec % 1_000_000:06d}] " \
                 if e.ts_usec is not None else ""
             # One line per record: an embedded newline is shown as \n, so a
             # sender cannot forge a line that looks like another host's.
             text = printable(e.text)
             mark = "" if e.complete else " [incomplete]"
-            plain = f"{host} {LEVEL_NAMES[level]:<6} {ts}{text}{mark}"
+            plain = f"{host} {name:<6} {ts}{text}{mark}"
             styled = Text.assemble((host, "bold blue"), " ",
-                                   (f"{LEVEL_NAMES[level]:<6} {ts}{text}", LEVEL_STYLES[level]),
+                                   (f"{name:<6} {ts}{text}", style),
                                    (" (incomplete)" if not e.complete else "", "dim"))
             return plain, styled
         if isinstance(e, Gap):

@@ -10,15 +10,23 @@ Prometheus format through prometheus-client.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from netconsole.incidents import Incident, Phase, Silence, SilencePhase
 from netconsole.stream import Tally
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds (seconds) of the store commit latency histogram."""
 
 
 @dataclass(slots=True)
@@ -44,6 +52,20 @@ class Counters(Tally):
     shed: int = 0  # datagrams of senders over their budget while behind (_budget.py)
     incidents: Counter[str] = field(default_factory=Counter)
     silences: int = 0
+    # Commits by how long they took: the count per bucket (upper bound, seconds,
+    # as a string: the snapshot crosses a process queue), not yet cumulative.
+    store_latency: Counter[str] = field(default_factory=Counter)
+    alert_outcomes: Counter[str] = field(default_factory=Counter)  # sent, given_up, retried, …
+
+    store_commit_seconds: float = 0.0
+
+    def commit_took(self, seconds: float) -> None:
+        self.store_commit_seconds += seconds
+        for bound in LATENCY_BUCKETS:
+            if seconds <= bound:
+                self.store_latency[repr(bound)] += 1
+                return
+        self.store_latency["+Inf"] += 1
 
     def count_incidents(self, outputs: Iterable[object]) -> None:
         """Closed incidents by kind, and hosts gone silent."""
@@ -76,6 +98,8 @@ class WorkerMetrics(Collector):
 
     def __init__(self) -> None:
         self.latest: dict[int, dict[str, Any]] = {}
+        # The supervisor's own alert manager (several workers), when it has one.
+        self.alert_stats: Callable[[], Mapping[str, int]] = dict
 
     def collect(self) -> Iterator[Metric]:
         t = total(self.latest.values())
@@ -123,6 +147,23 @@ class WorkerMetrics(Collector):
                                   value=t.get("kernel_drops", 0))
         yield CounterMetricFamily("netconsole_store_seconds",
                                   "time spent committing batches", value=t.get("store_seconds", 0))
+        per_bucket = t.get("store_latency", {})
+        buckets, seen = [], 0.0
+        for bound in [*map(repr, LATENCY_BUCKETS), "+Inf"]:
+            seen += per_bucket.get(bound, 0)
+            buckets.append((bound, seen))
+        yield HistogramMetricFamily(
+            "netconsole_store_commit_seconds", "how long each store transaction took",
+            buckets=buckets, sum_value=t.get("store_commit_seconds", 0.0))
+        alerts = CounterMetricFamily(
+            "netconsole_alerts", "alert messages by outcome: sent, given_up (every retry "
+            "failed), retried, dropped (the alert queue was full)", labels=["outcome"])
+        sent = {"sent": 0, "given_up": 0, "retried": 0, "dropped": 0}
+        sent.update(t.get("alert_outcomes", {}))
+        sent.update(self.alert_stats())
+        for outcome, n in sorted(sent.items()):
+            alerts.add_metric([outcome], n)
+        yield alerts
         yield GaugeMetricFamily("netconsole_held_records",
                                 "records waiting for the store to write again (memory and spool)",
                                 value=t.get("held_records", 0))

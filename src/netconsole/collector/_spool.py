@@ -412,6 +412,7 @@ class BatchWriter:
         while todo:
             piece = todo.pop()
             last = not todo
+            started = time.perf_counter()
             try:
                 self.sink.apply(piece, states if last else None)
             except Exception as exc:  # judged below: the receiver never dies on it
@@ -429,6 +430,7 @@ class BatchWriter:
                     self._say(f"stream states not saved: {_one_line(exc)}")
                 continue
             self.counters.store_batches += 1
+            self.counters.commit_took(time.perf_counter() - started)
             saved = saved or last
             if piece:
                 done.append(piece)

@@ -153,6 +153,7 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                   metrics: WorkerMetrics, where: str, http: str,
                   announce: Callable[[str], None]) -> int:
     alerts = _Alerts(cfg, announce)  # raises ListenError on a bad rule
+    metrics.alert_stats = lambda: alerts.manager.stats if alerts.manager is not None else {}
     ctx = multiprocessing.get_context("fork")
     reports = ctx.Queue()
     procs: dict[int, Any] = {}

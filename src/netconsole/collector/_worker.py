@@ -32,6 +32,7 @@ import select
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -544,6 +545,8 @@ class Worker:
         c.kernel_drops = kernel_drops(b.sock for b in self.sockets) if self.sockets else 0
         c.hosts = len(self.table.streams)
         c.buffered_bytes = self.table.buffered_bytes
+        if self.alerts is not None:  # one worker: it alerts itself
+            c.alert_outcomes = Counter(self.alerts.stats)
         if self.report is not None:
             self.report({"worker": self.index, "pid": os.getpid(), **c.as_dict()})
 

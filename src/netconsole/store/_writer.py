@@ -479,6 +479,8 @@ class SQLiteStore:
             if isinstance(event, Record):
                 records.append((delta, delta.reboots, record_to_row(event)))
                 delta.records += 1
+                if not event.complete and event.seq is None:
+                    delta.incomplete += 1  # basic mode: no Incomplete event says it
                 delta.last_record = max(delta.last_record or at, at)
                 release = event.kernel_release
                 if release is not None:

@@ -26,6 +26,7 @@ looks the same and is reported the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,6 +67,8 @@ from netconsole.wire import (
 # A duplicate comes milliseconds after the original (two targets, one
 # receiver); a seq that comes back after this much silence is a new boot.
 REBOOT_SILENCE = 1.0
+# What starts a basic record's console text: `<N>`, `[ sss.uuuuuu]` or `[ T123]`.
+_PRINTK_PREFIX = re.compile(rb"<\d{1,3}>|\[\s*\d{1,10}\.\d{6}\]|\[\s*[TC]\d{1,10}\]")
 # A seen seq at most this far below the newest is a duplicate; further, a reboot.
 DUPLICATE_REACH = 32
 # printk timestamps of consecutive records may disagree across CPUs: the kernel
@@ -88,6 +91,7 @@ class SenderStream:
 
     __slots__ = (
         "_basic_buf",
+        "_basic_cut",
         "_basic_first",
         "_events",
         "_frags",
@@ -112,6 +116,7 @@ class SenderStream:
         self._msgid_base = 0
         self._frags: Reassembler | None = None
         self._basic_buf: bytearray | None = None
+        self._basic_cut = False
         self._basic_first = 0.0
         self._events: list[Event] = []
 
@@ -432,17 +437,31 @@ class SenderStream:
     # -- basic mode ---------------------------------------------------------------
 
     def _basic(self, data: bytes, now: float) -> None:
+        # A record's console text ends in a newline. Without one, more may come:
+        # the rest of a 1000-byte cut, or (older kernels) the next KERN_CONT piece
+        # of the line, sent as its own datagram with no prefix. So what has no
+        # newline is held, and joined with what follows, until a newline, a
+        # datagram that starts a new record (a printk prefix), or
+        # FRAGMENT_TIMEOUT; then it is a record, incomplete if no newline came.
         buf = self._basic_buf
+        if (buf is not None and not self._basic_cut and data[:1] in (b"[", b"<")
+                and _PRINTK_PREFIX.match(data)):
+            self._flush_basic(now, complete=False)  # a new record: the held one ended
+            buf = None
+        # After a whole 1000-byte datagram the next one continues it, whatever it holds.
+        self._basic_cut = len(data) == MAX_PRINT_CHUNK
         if buf is not None:
             buf += data
-        elif looks_like_console_text(data):
+        elif self.mode is Mode.BASIC or looks_like_console_text(data):
+            # A basic sender's text is never rejected: a piece without a prefix is
+            # still its console text.
             buf = self._basic_buf = bytearray(data)
             self._basic_first = now
         else:
             self._reject(RejectReason.NOT_NETCONSOLE,
                          "neither an extended header nor console text", len(data), now)
             return
-        if data.endswith(b"\n") or len(data) < MAX_PRINT_CHUNK or len(buf) > MAX_BASIC_RECORD:
+        if data.endswith(b"\n") or len(buf) > MAX_BASIC_RECORD:
             self._flush_basic(now, complete=data.endswith(b"\n"))
 
     def _flush_basic(self, now: float, *, complete: bool) -> None:

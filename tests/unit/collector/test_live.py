@@ -60,3 +60,16 @@ def test_terminal_live_view_has_only_our_own_styling() -> None:
     assert not unsafe(re.sub(r"\x1b\[[0-9;]*m", "", out)), out
     assert "\x1b]" not in out  # no title, no hyperlink
     assert MARKUP in re.sub(r"\x1b\[[0-9;]*m", "", out)
+
+
+def test_a_basic_record_without_a_level_shows_a_dash_as_tail_does() -> None:
+    from netconsole.collector._live import LiveView
+    from netconsole.stream import Record, Sender
+    from netconsole.wire import Mode
+
+    view = LiveView()
+    rec = Record(sender=Sender(host="10.0.0.1", port=6665, local_port=6666), mode=Mode.BASIC,
+                 received=1.0, text=b"no prefix", ts_usec=1_000_000)
+    line = view._line(rec)
+    assert line is not None
+    assert line[0] == "10.0.0.1 -      [    1.000000] no prefix"

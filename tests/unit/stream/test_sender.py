@@ -90,6 +90,30 @@ def test_basic_random_bytes_are_rejected_with_a_reason() -> None:
     assert not only(events, Record)
 
 
+def test_basic_kern_cont_pieces_join_into_one_record() -> None:
+    """Older kernels send KERN_CONT pieces as their own datagrams, no newline, no
+    prefix after the first: never rejected, one record."""
+    s = SenderStream(SENDER)
+    for i, piece in enumerate([b"[    1.000000] cont test: piece A ", b"piece B ",
+                               b"piece C end\n", b"[    1.100000] next line\n"]):
+        s.feed(piece, 5.0 + i * 0.001)
+    events = s.events()
+    assert not only(events, Rejected)
+    assert [(r.text, r.complete) for r in only(events, Record)] == [
+        (b"cont test: piece A piece B piece C end", True), (b"next line", True)]
+
+
+def test_basic_pieces_never_ended_are_one_incomplete_record() -> None:
+    s = SenderStream(SENDER)
+    s.feed(b"[    2.000000] started ", 1.0)
+    s.feed(b"and then ", 1.001)
+    s.feed(b"[    2.500000] a new record\n", 1.2)  # the held line never got its newline
+    s.feed(b"[    3.000000] trailing piece ", 1.3)
+    s.expire(1.3 + FRAGMENT_TIMEOUT)
+    assert [(r.text, r.complete) for r in only(s.events(), Record)] == [
+        (b"started and then ", False), (b"a new record", True), (b"trailing piece ", False)]
+
+
 # -- extended reassembly ---------------------------------------------------------
 
 def test_fragments_reversed_and_duplicated() -> None:
