@@ -40,8 +40,9 @@ def send(text: str, via: str, level: int, to: str | None, source_port: int, as_j
 
         netconsole send --via udp --to 192.0.2.10:6666 "receiver test"
     """
+    from netconsole._hostport import HostPortError, parse_hostport
     from netconsole.host.write import HostWriter
-    from netconsole.setup.plan import split_receiver
+    from netconsole.kernel.netconsole_param import DEFAULT_REMOTE_PORT
     from netconsole.setup.send import SendError, send_kmsg, send_udp
 
     try:
@@ -54,10 +55,10 @@ def send(text: str, via: str, level: int, to: str | None, source_port: int, as_j
             if not to:
                 raise click.UsageError("--via udp needs --to RECEIVER[:PORT]")
             try:
-                host, port, _ = split_receiver(to)
-            except ValueError as exc:
+                where = parse_hostport(to, default_port=DEFAULT_REMOTE_PORT)
+            except HostPortError as exc:
                 raise click.BadParameter(str(exc), param_hint="--to") from None
-            sent = send_udp(host, port, text, level, source_port=source_port)
+            sent = send_udp(where.scoped, where.port, text, level, source_port=source_port)
     except SendError as exc:
         click.echo(f"send: {exc}", err=True)
         sys.exit(1)

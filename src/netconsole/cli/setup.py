@@ -46,7 +46,7 @@ def _label(ctx: click.Context, param: click.Parameter, values: tuple[str, ...],
 
 
 def _print_report(r: Any) -> None:
-    from netconsole.setup.plan import Method
+    from netconsole.setup.caps import Method
 
     p = r.plan
     echo = click.echo
@@ -109,7 +109,7 @@ def _print_report(r: Any) -> None:
 
 def _fail(exc: Exception, as_json: bool) -> None:
     from netconsole.setup.apply import ApplyError
-    from netconsole.setup.plan import PlanError
+    from netconsole.setup.errors import PlanError
 
     if as_json:
         data: dict[str, Any] = {"error": str(exc)}

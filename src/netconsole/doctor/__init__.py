@@ -22,7 +22,8 @@ from netconsole.doctor.findings import (
     TargetSummary,
 )
 from netconsole.host.view import HostView
-from netconsole.kernel.params import BROADCAST_MAC, DEFAULT_LOCAL_PORT, DEFAULT_REMOTE_PORT
+from netconsole.kernel.addresses import BROADCAST_MAC
+from netconsole.kernel.netconsole_param import DEFAULT_LOCAL_PORT, DEFAULT_REMOTE_PORT
 
 __all__ = ["Evidence", "Finding", "Remedy", "Report", "Severity", "Summary", "TargetSummary",
            "diagnose", "summarize"]

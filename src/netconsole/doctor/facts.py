@@ -15,31 +15,19 @@ from netconsole.doctor.findings import Evidence
 from netconsole.host.netinfo import Link
 from netconsole.host.view import HostView, NetViews
 from netconsole.kernel import dmesg as kdmesg
+from netconsole.kernel.cmdline import CmdlineArg, parse_cmdline
 from netconsole.kernel.configfs import (
     CONFIGFS_ROOT,
     SYSDATA_TOGGLES,
     ConfigfsTarget,
     parse_target_dir,
 )
-from netconsole.kernel.params import (
-    CmdlineArg,
-    Features,
-    ModprobeDirective,
-    ModprobeKind,
-    ParsedParam,
-    TargetParams,
-    parse_cmdline,
-    parse_modprobe_conf,
-    parse_param,
-)
+from netconsole.kernel.modprobe import ModprobeDirective, ModprobeKind, parse_modprobe_conf
+from netconsole.kernel.netconsole_param import Features, ParsedParam, TargetParams, parse_param
 from netconsole.kernel.version import KernelVersion, parse_proc_version, parse_release
 
 MODPROBE_DIRS = ("etc/modprobe.d", "run/modprobe.d", "usr/local/lib/modprobe.d",
                  "lib/modprobe.d", "usr/lib/modprobe.d")
-CONFIG_KEYS = ("CONFIG_NETCONSOLE", "CONFIG_NETCONSOLE_DYNAMIC", "CONFIG_NETCONSOLE_EXTENDED_LOG",
-               "CONFIG_NETCONSOLE_PREPEND_RELEASE", "CONFIG_NETPOLL", "CONFIG_IPV6",
-               "CONFIG_PRINTK_CALLER", "CONFIG_NET_POLL_CONTROLLER", "CONFIG_MODULES",
-               "CONFIG_CONFIGFS_FS")
 
 
 class Mode(enum.Enum):

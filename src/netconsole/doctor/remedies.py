@@ -22,16 +22,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from netconsole._hostport import format_hostport
 from netconsole.doctor.facts import Origin, Target
 from netconsole.doctor.findings import Remedy
 from netconsole.kernel.configfs import CONFIGFS_ROOT
-from netconsole.kernel.netpoll import OPTIONAL_HOOK_COMMIT, DriverRemoval
-from netconsole.kernel.params import (
+from netconsole.kernel.netconsole_param import (
     DEFAULT_LOCAL_PORT,
     DEFAULT_REMOTE_PORT,
     TargetParams,
     format_target,
 )
+from netconsole.kernel.netpoll import OPTIONAL_HOOK_COMMIT, DriverRemoval
 from netconsole.kernel.shim import ena_tag
 from netconsole.kernel.version import KernelVersion
 
@@ -168,8 +169,7 @@ def target_text(t: Target, *, dev: str | None = None, remote_mac: str | None = N
 
 def receiver(ip: str, port: int | None) -> str:
     """`HOST:PORT` as `netconsole forward` and `setup` read it."""
-    host = f"[{ip}]" if ":" in ip else ip
-    return f"{host}:{DEFAULT_REMOTE_PORT if port is None else port}"
+    return format_hostport(ip, DEFAULT_REMOTE_PORT if port is None else port)
 
 
 def forward_command(targets: Sequence[Target]) -> str:

@@ -3,10 +3,13 @@
 Both stand in for printk's own console filters (kernel-netconsole.md §6), and
 both step aside for crash output, as printk does: an oops or panic calls
 `console_verbose()`, which lifts the console loglevel so the whole report
-reaches every console. Here a crash line opens a *crash window*: the record
-and everything logged in the next `CRASH_WINDOW_USEC` of kernel time passes
-the level filter and the rate limit, so a register dump or a `Call Trace`
-that matches no pattern is still sent whole.
+reaches every console. Crash output is what the receiver calls so, in its own
+words (incidents/_patterns.py). A line it starts an incident with passes; one
+that starts a multi-line report also opens a *crash window*: everything logged
+in the next `CRASH_WINDOW_USEC` of kernel time passes the level filter and the
+rate limit, so the whole report is sent. A report's own lines (a trace, an end marker, a
+register line) pass wherever they stand, so the trace of a report whose first
+line no pattern knows is still sent.
 
 The rate limit is a token bucket driven by the records' own timestamps
 (`ts_usec`), not by a wall clock: it limits how fast the kernel *logged*,
@@ -17,28 +20,23 @@ one read) is not mistaken for a flood, and the policy stays deterministic.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from netconsole.forward.kmsg import KmsgRecord
+from netconsole.incidents._patterns import (
+    BODY,
+    END_LINES,
+    TRACE_LINE,
+    TRIGGER_BYTES,
+    Start,
+    match_start,
+)
 
 # How long after a crash line everything passes (kernel time). An oops report
 # takes well under a second to print; a hung-task or OOM report a few.
 CRASH_WINDOW_USEC = 10_000_000
 
-# Lines that start (or are) crash output; kernel-netconsole.md §6.1 and the
-# incident patterns the receiver recognises.
-CRASH_LINE = re.compile(
-    rb"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|WARNING: CPU: |"
-    rb"\[ cut here \]|---\[ end (?:Kernel panic|trace)|Call Trace:|\bRIP: |"
-    rb"general protection fault|Unable to handle kernel|Internal error: |"
-    rb"soft lockup|hard LOCKUP|lockup -|"
-    rb"INFO: task .{1,64} blocked for more than|hung_task|"
-    rb"rcu: INFO: |detected stalls? on CPUs|self-detected stall|"
-    rb"invoked oom-killer|Out of memory: |Machine check|\[Hardware Error\]|"
-    rb"UBSAN: |KASAN: |KFENCE: |list_(?:add|del) corruption|"
-    rb"sysrq: Trigger a crash|double fault|stack-protector|Kernel stack is corrupted"
-)
+_END_LINES = tuple(END_LINES.values())
 
 
 # printk's level names (kern_levels.h) and the usual aliases. The same table as
@@ -64,9 +62,32 @@ def parse_level(text: str) -> int:
     raise ValueError(f"not a level: {text!r} (use 0-7 or {', '.join(LEVEL_NAMES)})")
 
 
+def _lines(text: bytes) -> list[str]:
+    """A record's lines, decoded as the receiver's incident detector decodes them."""
+    return [line.rstrip("\r") for line in text.decode("utf-8", "replace").split("\n")]
+
+
+def _starts(text: bytes) -> list[Start]:
+    """The incidents the lines of `text` start at the receiver."""
+    if TRIGGER_BYTES.search(text) is None:  # the receiver's own fast way out
+        return []
+    return [found[0] for line in _lines(text) if (found := match_start(line)) is not None]
+
+
+def _report_line(line: str) -> bool:
+    # BODY takes any indented line inside a report; alone, indentation says nothing.
+    return TRACE_LINE.match(line) is not None or any(e.search(line) for e in _END_LINES) \
+        or (BODY.match(line) is not None and not line[:1].isspace())
+
+
 def is_crash_line(text: bytes) -> bool:
-    """True when `text` is crash output that must never be filtered out."""
-    return CRASH_LINE.search(text) is not None
+    """True when `text` is crash output that must never be filtered out: a report's
+    start, or one of a report's own lines, in the receiver's words."""
+    return bool(_starts(text)) or _has_report_line(text)
+
+
+def _has_report_line(text: bytes) -> bool:
+    return any(_report_line(line) for line in _lines(text))
 
 
 class TokenBucket:
@@ -142,10 +163,13 @@ class Policy:
 
     def judge(self, rec: KmsgRecord) -> Verdict:
         """Decide for one record; records must come in seq order."""
-        if is_crash_line(rec.text):
-            self._crash_until = max(self._crash_until, rec.ts_usec + CRASH_WINDOW_USEC)
+        starts = _starts(rec.text)
+        if starts:
+            # A one-line kind (an I/O error) has no report after it to let through.
+            if not all(s.one_line for s in starts):
+                self._crash_until = max(self._crash_until, rec.ts_usec + CRASH_WINDOW_USEC)
             return Verdict.CRASH
-        if rec.ts_usec <= self._crash_until:
+        if rec.ts_usec <= self._crash_until or _has_report_line(rec.text):
             return Verdict.CRASH
         if rec.level > self.config.max_level:
             return Verdict.LEVEL

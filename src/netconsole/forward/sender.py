@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from netconsole._hostport import HostPortError, format_hostport, parse_hostport
 from netconsole.forward.kmsg import KmsgRecord
 from netconsole.wire import LATEST, SYSDATA_ORDER, Flag, OutgoingRecord, encode_extended
 
@@ -61,7 +62,7 @@ class Receiver:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return format_hostport(self.host, self.port)
 
 
 def parse_receiver(text: str, default_port: int = DEFAULT_REMOTE_PORT) -> Receiver:
@@ -70,25 +71,11 @@ def parse_receiver(text: str, default_port: int = DEFAULT_REMOTE_PORT) -> Receiv
     Raises:
         AddressError: empty host, bad brackets or a port outside 1..65535.
     """
-    host, port_text = text, ""
-    if text.startswith("["):
-        end = text.find("]")
-        if end == -1 or (end + 1 < len(text) and text[end + 1] != ":"):
-            raise AddressError(f"{text!r}: use [IPv6]:PORT")
-        host, port_text = text[1:end], text[end + 2 :]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise AddressError(f"{text!r}: {host!r} is not an IPv6 address") from None
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-    if not host:
-        raise AddressError(f"{text!r}: no host")
-    if not port_text:
-        return Receiver(host=host, port=default_port)
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise AddressError(f"{text!r}: port must be 1..65535")
-    return Receiver(host=host, port=int(port_text))
+    try:
+        where = parse_hostport(text, default_port=default_port)
+    except HostPortError as exc:
+        raise AddressError(str(exc)) from None
+    return Receiver(host=where.scoped, port=where.port)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,10 @@
 """What the kernel does, as data and pure functions (no I/O): the netconsole=
-grammar, the configfs model, the netpoll support model and driver history, the
-catalogue of netconsole/netpoll dmesg lines, and kernel release parsing."""
+grammar (netconsole_param), the kernel command line (cmdline), modprobe.d
+(modprobe), how the kernel reads addresses (addresses), the configfs model, the
+netpoll support model and driver history, the catalogue of netconsole/netpoll
+dmesg lines, and kernel release parsing."""
 
-from netconsole.kernel.params import (
+from netconsole.kernel.netconsole_param import (
     ParsedParam,
     ParsedTarget,
     ParseError,

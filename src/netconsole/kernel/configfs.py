@@ -11,14 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from netconsole.kernel.params import BROADCAST_MAC, mac_pton, parse_ip
+from netconsole.kernel.addresses import BROADCAST_MAC, mac_pton, parse_ip
 from netconsole.kernel.version import KernelVersion
 
 CONFIGFS_ROOT = "sys/kernel/config/netconsole"
-ATTRIBUTES = (
-    "enabled", "extended", "release", "dev_name", "local_port", "remote_port",
-    "local_ip", "remote_ip", "local_mac", "remote_mac", "transmit_errors",
-)
 SYSDATA_TOGGLES = ("cpu_nr_enabled", "taskname_enabled", "release_enabled", "msgid_enabled")
 # §3.4: 256-byte entry, 200-byte value buffer -> key <= 53, value <= 199 bytes.
 MAX_USERDATA_KEY = 53

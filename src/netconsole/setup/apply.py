@@ -24,16 +24,10 @@ from netconsole.kernel.configfs import (
     ConfigfsTarget,
     parse_target_dir,
 )
+from netconsole.setup.caps import Method
 from netconsole.setup.errors import KernelError, errno_from_modprobe, explain
-from netconsole.setup.plan import (
-    Method,
-    Op,
-    Plan,
-    Step,
-    configfs_steps,
-    module_param_value,
-    remove_steps,
-)
+from netconsole.setup.plan import Plan, module_param_value
+from netconsole.setup.steps import Op, Step, configfs_steps, remove_steps
 
 ViewFactory = Callable[[], HostView]
 

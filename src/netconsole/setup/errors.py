@@ -1,4 +1,5 @@
-"""Kernel errors of netconsole, in words (kernel-netconsole.md §3.2, §5.1, §2.2).
+"""Why `setup` stops: `PlanError` (netconsole cannot work this way), and kernel
+errors of netconsole in words (kernel-netconsole.md §3.2, §5.1, §2.2).
 
 The kernel answers a configfs write or a `modprobe` with a bare errno; the
 reason is in dmesg, if anywhere. `explain` turns (errno, what was being done)
@@ -19,6 +20,18 @@ ENOTSUPP = 524
 _STRERROR = {os.strerror(n): n for n in (E.EPERM, E.ENODEV, E.EBUSY, E.EINVAL,
                                          E.EDESTADDRREQ, E.ENOMEM, E.ENOENT, E.EEXIST)}
 _STRERROR["Unknown error 524"] = ENOTSUPP
+
+
+class PlanError(Exception):
+    """netconsole cannot be set up this way; `hint` says what to do instead."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.hint}" if self.hint else self.message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

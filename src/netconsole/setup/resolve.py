@@ -15,14 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netconsole._hostport import HostPortError, parse_hostport
 from netconsole.doctor.facts import Facts, Mode, gather
 from netconsole.doctor.findings import Severity
 from netconsole.host.netinfo import find_neighbour
 from netconsole.host.view import HostView, live_net
 from netconsole.host.write import HostWriter
+from netconsole.kernel.addresses import mac_pton
 from netconsole.kernel.configfs import CONFIGFS_ROOT
-from netconsole.kernel.params import mac_pton
-from netconsole.setup.plan import KernelFacts, NetView, Plan, PlanError, Receiver, split_receiver
+from netconsole.setup.caps import KernelFacts
+from netconsole.setup.errors import PlanError
+from netconsole.setup.plan import Plan
+from netconsole.setup.route import NetView, Receiver
 
 # How long to wait for a neighbour entry after the probe: ARP/ND retransmit
 # after 1 s, so 3 s covers the first retry.
@@ -37,11 +41,12 @@ def receiver_from_text(text: str, *, default_port: int = 6666) -> tuple[Receiver
         PlanError: unparsable, or a name that does not resolve.
     """
     try:
-        host, port, zone = split_receiver(text, default_port)
-    except ValueError as exc:
-        raise PlanError(f"receiver {text!r}: {exc}") from None
+        where = parse_hostport(text, default_port=default_port)
+    except HostPortError as exc:
+        raise PlanError(f"receiver {exc}") from None
+    host, port = where.host, where.port
     try:
-        return Receiver(ip=host, port=port, zone=zone), host
+        return Receiver(ip=host, port=port, zone=where.zone), host
     except ValueError:
         pass
     try:

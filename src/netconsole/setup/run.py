@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from netconsole._hostport import HostPortError
 from netconsole.host.view import HostView
 from netconsole.host.write import HostWriter
 from netconsole.kernel.configfs import CONFIGFS_ROOT
@@ -28,6 +29,8 @@ from netconsole.setup.apply import (
     read_target,
     remove_target,
 )
+from netconsole.setup.caps import Method
+from netconsole.setup.errors import PlanError
 from netconsole.setup.persist import (
     MODPROBE_FILE,
     Persisted,
@@ -37,15 +40,7 @@ from netconsole.setup.persist import (
     uninstall,
     written_units,
 )
-from netconsole.setup.plan import (
-    DEFAULT_NAME,
-    Method,
-    Plan,
-    PlanError,
-    configfs_steps,
-    module_param_value,
-    plan_target,
-)
+from netconsole.setup.plan import DEFAULT_NAME, Plan, module_param_value, plan_target
 from netconsole.setup.resolve import (
     gather_facts,
     hostname,
@@ -57,6 +52,7 @@ from netconsole.setup.resolve import (
     resolve_mac,
 )
 from netconsole.setup.status import TargetStatus, status
+from netconsole.setup.steps import configfs_steps
 from netconsole.setup.verify import VERIFY_TIMEOUT, Outcome, Verification, api_url, verify
 
 IGNORE_LOGLEVEL = "sys/module/printk/parameters/ignore_loglevel"
@@ -141,6 +137,10 @@ def run_setup(req: SetupRequest) -> SetupReport:
         ApplyError: the kernel refused an operation (explained).
     """
     receiver, _host = receiver_from_text(req.receiver)
+    try:  # checked before anything changes on the host
+        api = api_url(req.receiver_api, receiver.ip)
+    except HostPortError as exc:
+        raise PlanError(f"receiver API {exc}") from None
     view, writer, fresh = _views(req.root)
     facts = gather_facts(view)
     kf = kernel_facts(facts)
@@ -195,7 +195,7 @@ def run_setup(req: SetupRequest) -> SetupReport:
     if req.verify and applied.method is not Method.BOOT_PARAM:
         verification = verify(
             writer, target=plan.name, receiver=str(receiver),
-            api=api_url(req.receiver_api, receiver.ip),
+            api=api,
             level=ll_mod.verification_level(printk), timeout=req.verify_timeout)
     return _with(base, applied=applied, persisted=persisted, verification=verification,
                  skipped=tuple(writer.skipped), notes=(*notes, *applied.notes),

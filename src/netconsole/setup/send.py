@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from netconsole.host.write import HostWriter
-from netconsole.kernel.params import DEFAULT_LOCAL_PORT
+from netconsole.kernel.netconsole_param import DEFAULT_LOCAL_PORT
 from netconsole.wire import OutgoingRecord, encode_extended
 
 # §9 / qemu-lab.md: longer /dev/kmsg writes fail with EINVAL.

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from netconsole._hostport import format_hostport, parse_hostport
 from netconsole.host.write import HostWriter
 from netconsole.setup.send import kmsg_line
 
@@ -59,17 +60,17 @@ def make_nonce() -> str:
 
 
 def api_url(host_port: str | None, receiver_ip: str) -> str:
-    """`HOST:PORT` (or `[v6]:PORT`), default the receiver's address on port 6680."""
+    """`HOST:PORT` (or `[v6]:PORT`, or a URL), default the receiver's address on
+    port 6680.
+
+    Raises:
+        HostPortError: `host_port` is neither a URL nor `HOST[:PORT]`.
+    """
     if not host_port:
-        host = f"[{receiver_ip}]" if ":" in receiver_ip else receiver_ip
-        return f"http://{host}:{DEFAULT_API_PORT}"
+        return f"http://{format_hostport(receiver_ip, DEFAULT_API_PORT)}"
     if host_port.startswith(("http://", "https://")):
         return host_port.rstrip("/")
-    if host_port.count(":") > 1 and not host_port.startswith("["):
-        return f"http://[{host_port}]:{DEFAULT_API_PORT}"
-    if ":" not in host_port:
-        return f"http://{host_port}:{DEFAULT_API_PORT}"
-    return f"http://{host_port}"
+    return f"http://{parse_hostport(host_port, default_port=DEFAULT_API_PORT)}"
 
 
 def ask_seen(api: str, nonce: str, since: float | None = None,

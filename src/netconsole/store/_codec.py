@@ -37,7 +37,7 @@ INSERT_PREBUILT = (
 )
 """The insert of a `PrebuiltRecords` row (`prebuilt_row`). Its parameters are
 never None nor bool: the sqlite3 module binds exact int, float and str directly
-but runs its adapter protocol on anything else, which cost 2.5 µs per row. So
+but runs its adapter protocol (lookups and attribute probes) on anything else. So
 NULL is sent as `''` or `-1` and turned back by NULLIF; a value that would
 collide (an empty `release`, `caller` or `taskname`) never takes this way."""
 
@@ -50,15 +50,6 @@ RECORD_COLUMNS = (
 
 _MODES = {mode.value: mode for mode in Mode}
 _FLAGS = {flag.value: flag for flag in Flag}
-
-
-def decode_text(raw: bytes) -> tuple[str, bytes | None]:
-    """Text for the `text` column, and the bytes for `text_raw` when it is lossy."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "replace"), raw
-    return text, (raw if "\x00" in text else None)
 
 
 def _bytes(value: str) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from netconsole.kernel.configfs import ProblemKind
 from netconsole.kernel.dmesg import CATALOGUE
-from netconsole.kernel.params import ErrorKind
+from netconsole.kernel.netconsole_param import ErrorKind
 
 ROOT = Path(__file__).parents[3]
 

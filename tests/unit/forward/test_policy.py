@@ -133,3 +133,39 @@ def test_parse_level_numbers_and_names(text: str, level: int) -> None:
 def test_parse_level_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_level(text)
+
+
+def _everyday_lines() -> list[str]:
+    """Real hosts' dmesg (the doctor's snapshots), timestamps cut: no crash in them."""
+    from pathlib import Path
+
+    lines = []
+    for f in sorted(Path(__file__).parents[2].glob("data/snapshots/*/dmesg.txt")):
+        for line in f.read_text(errors="replace").splitlines():
+            lines.append(line.split("] ", 1)[1] if line.startswith("[") else line)
+    return lines
+
+
+def test_forward_and_the_receiver_share_one_crash_vocabulary() -> None:
+    """Every line the receiver starts an incident with is one forward never rate-limits
+    (kernel-netconsole.md §6), and a line neither side calls a crash passes neither."""
+    from netconsole.incidents._patterns import match_start
+    from tests.unit.incidents.reports import corpus_lines
+
+    found = [(line, m[0].kind) for line in corpus_lines() if (m := match_start(line))]
+    assert len({kind for _, kind in found}) > 10
+    assert [line for line, _ in found if not is_crash_line(line.encode())] == []
+    assert is_crash_line(b"sd 0:0:0:0: [sda] tag#0 CDB: Read(10)\nBuffer I/O error on dev "
+                         b"sda1, logical block 0, async page read")
+    everyday = _everyday_lines()
+    assert len(everyday) > 50
+    assert [line for line in everyday if match_start(line) or is_crash_line(line.encode())] == []
+
+
+def test_policy_one_line_kinds_pass_but_open_no_window() -> None:
+    # An I/O error is a whole incident in one line: it passes, what follows is judged as usual.
+    p = Policy(PolicyConfig(max_level=3, rate=0.001, burst=1))
+    io = b"blk_update_request: I/O error, dev sda, sector 2048 op 0x0:(READ)"
+    assert p.judge(rec(0, io, level=3, ts_usec=1_000_000)) is Verdict.CRASH
+    assert p.judge(rec(1, b"chatter", level=6, ts_usec=1_000_001)) is Verdict.LEVEL
+    assert p.judge(rec(2, io, level=3, ts_usec=1_000_002)) is Verdict.CRASH

@@ -481,3 +481,16 @@ def warn(*, cpu: int = 1, pid: int = 160, comm: str = "insmod", line: int = 98,
          off: str = "2e7", addr: str = "c04dfe90") -> str:
     """A WARN in foo_tx with the numbers a host, a boot or a build would change."""
     return WARN_TEMPLATE.format(cpu=cpu, pid=pid, comm=comm, line=line, off=off, addr=addr)
+
+
+def corpus_lines() -> list[str]:
+    """Every line of these reports and of the shipped crash and panic captures."""
+    from tests.helpers import capture, decode_capture, records
+
+    lines = [line for name, value in globals().items() if name.isupper()
+             for line in str(value).split("\n")]
+    lines += warn().split("\n")
+    for scenario in ("crash", "panic"):
+        for r in records(decode_capture(capture("6.12.117+deb12-amd64", scenario))):
+            lines += r.text.decode("utf-8", "replace").split("\n")
+    return lines

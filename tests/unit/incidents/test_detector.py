@@ -207,15 +207,7 @@ def test_table_deadlines_come_from_every_sender() -> None:
 
 
 def _corpus_lines() -> list[str]:
-    from tests.helpers import capture, decode_capture, records
-
-    lines = [line for name in dir(reports) if name.isupper()
-             for line in str(getattr(reports, name)).split("\n")]
-    lines += reports.warn().split("\n")
-    for scenario in ("crash", "panic"):
-        for r in records(decode_capture(capture("6.12.117+deb12-amd64", scenario))):
-            lines += r.text.decode("utf-8", "replace").split("\n")
-    return lines
+    return reports.corpus_lines()
 
 
 def test_patterns_trigger_covers_every_start() -> None:

@@ -6,21 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netconsole.kernel.params import (
+from netconsole.kernel.addresses import mac_pton, parse_ip
+from netconsole.kernel.cmdline import parse_cmdline
+from netconsole.kernel.modprobe import ModprobeKind, parse_modprobe_conf
+from netconsole.kernel.netconsole_param import (
     EINVAL,
     EPERM,
     ErrorKind,
     Features,
-    ModprobeKind,
     ParseEra,
     TargetParams,
     era_for,
     format_param,
     format_target,
-    mac_pton,
-    parse_cmdline,
-    parse_ip,
-    parse_modprobe_conf,
     parse_param,
     parse_target,
     suggest_fix,

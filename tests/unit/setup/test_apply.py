@@ -19,8 +19,10 @@ from netconsole.setup.apply import (
     read_target,
     remove_target,
 )
+from netconsole.setup.caps import KernelFacts, Method
 from netconsole.setup.errors import ENOTSUPP, errno_from_modprobe, explain
-from netconsole.setup.plan import KernelFacts, Method, Plan, Receiver, plan_target
+from netconsole.setup.plan import Plan, plan_target
+from netconsole.setup.route import Receiver
 
 from .fakefs import KernelConfigfs
 from .test_plan import K7, K612, view

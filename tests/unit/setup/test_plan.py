@@ -16,24 +16,15 @@ from netconsole.host.netinfo import (
     routes_from_json,
 )
 from netconsole.kernel.configfs import parse_target_dir
-from netconsole.kernel.params import parse_param
+from netconsole.kernel.netconsole_param import parse_param
 from netconsole.kernel.version import parse_release
-from netconsole.setup.plan import (
-    KernelFacts,
-    Method,
-    NetView,
-    NextHop,
-    Op,
-    PlanError,
-    Receiver,
-    capabilities,
-    configfs_steps,
-    module_param_value,
-    plan_target,
-    remove_steps,
-    split_receiver,
-    userdata_entries,
-)
+from netconsole.setup.caps import KernelFacts, Method, capabilities, userdata_entries
+from netconsole.setup.errors import PlanError
+from netconsole.setup.nexthop import NextHop
+from netconsole.setup.plan import module_param_value, plan_target
+from netconsole.setup.resolve import receiver_from_text
+from netconsole.setup.route import NetView, Receiver
+from netconsole.setup.steps import Op, configfs_steps, remove_steps
 
 ETH = ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"]
 K7 = KernelFacts(version=parse_release("7.2.13+deb14-amd64"), builtin=False, loaded=True,
@@ -279,22 +270,22 @@ def test_userdata_labels() -> None:
 
 
 @pytest.mark.parametrize(("text", "want"), [
-    ("10.0.0.5", ("10.0.0.5", 6666, None)),
-    ("10.0.0.5:7000", ("10.0.0.5", 7000, None)),
-    ("logs.example:514", ("logs.example", 514, None)),
-    ("2001:db8::5", ("2001:db8::5", 6666, None)),
-    ("[2001:db8::5]:7000", ("2001:db8::5", 7000, None)),
-    ("fe80::5%eth0", ("fe80::5", 6666, "eth0")),
-    ("[fe80::5%eth0]:7000", ("fe80::5", 7000, "eth0")),
+    ("10.0.0.5", Receiver(ip="10.0.0.5", port=6666)),
+    ("10.0.0.5:7000", Receiver(ip="10.0.0.5", port=7000)),
+    ("2001:db8::5", Receiver(ip="2001:db8::5", port=6666)),
+    ("[2001:db8::5]:7000", Receiver(ip="2001:db8::5", port=7000)),
+    ("fe80::5%eth0", Receiver(ip="fe80::5", port=6666, zone="eth0")),
+    ("[fe80::5%eth0]:7000", Receiver(ip="fe80::5", port=7000, zone="eth0")),
 ])
-def test_split_receiver(text: str, want: tuple[str, int, str | None]) -> None:
-    assert split_receiver(text) == want
+def test_receiver_from_text(text: str, want: Receiver) -> None:
+    # Every form of HOST[:PORT] is tests/unit/test_hostport.py's; names resolve (I/O).
+    assert receiver_from_text(text)[0] == want
 
 
 @pytest.mark.parametrize("text", ["10.0.0.5:0", "10.0.0.5:x", "[::1", "[::1]x", ":6666"])
-def test_split_receiver_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
-        split_receiver(text)
+def test_receiver_from_text_rejects(text: str) -> None:
+    with pytest.raises(PlanError, match=r"^receiver "):
+        receiver_from_text(text)
 
 
 def test_configfs_steps_new_target_in_order() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from netconsole.doctor.facts import Facts, Mode
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
 from netconsole.host.netinfo import find_neighbour, first_address
+from netconsole.kernel.addresses import parse_ip
 from netconsole.kernel.configfs import (
     CONFIGFS_ROOT,
     ConfigfsTarget,
@@ -12,7 +13,6 @@ from netconsole.kernel.configfs import (
     ProblemKind,
     check_target,
 )
-from netconsole.kernel.params import parse_ip
 
 _SEVERITY = {
     ProblemKind.DISABLED: Severity.ERROR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from netconsole.doctor.facts import Facts, Mode, Origin
 from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
 from netconsole.doctor.remedies import forward_command
-from netconsole.kernel.params import ModprobeKind
+from netconsole.kernel.modprobe import ModprobeKind
 
 
 def check_kernel(f: Facts) -> list[Finding]:

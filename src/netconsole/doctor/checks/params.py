@@ -4,10 +4,10 @@ kernel's own grammar (kernel-netconsole.md §2)."""
 from __future__ import annotations
 
 from netconsole.doctor.facts import Facts, Mode, Origin, ParamSource
-from netconsole.doctor.findings import Evidence, Finding, Remedy, Severity
+from netconsole.doctor.findings import Finding, Remedy, Severity
 from netconsole.doctor.remedies import distro_of
 from netconsole.kernel.dmesg import ERRNO_NAMES, errno_text
-from netconsole.kernel.params import (
+from netconsole.kernel.netconsole_param import (
     MAX_PARAM_LENGTH,
     ErrorKind,
     ParsedTarget,
@@ -128,7 +128,3 @@ def check_params(f: Facts) -> list[Finding]:
                 out.append(Finding(code="param-note", severity=Severity.WARNING,
                                    title=note, evidence=(src.evidence,), target=t.text))
     return out
-
-
-def param_evidence(f: Facts) -> list[Evidence]:
-    return [s.evidence for s in f.params]

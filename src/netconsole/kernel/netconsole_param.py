@@ -22,10 +22,10 @@ why. `format_param` is its inverse for canonical values.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 from dataclasses import dataclass
 
+from netconsole.kernel.addresses import BROADCAST_MAC, canonical_ip, in6_pton, mac_pton, parse_ip
 from netconsole.kernel.version import KernelVersion
 
 # §2.1: `static char config[MAX_PARAM_LENGTH]`; strscpy keeps 255 bytes + NUL.
@@ -35,7 +35,6 @@ IFNAMSIZ = 16
 DEFAULT_LOCAL_PORT = 6665
 DEFAULT_REMOTE_PORT = 6666
 DEFAULT_DEV = "eth0"
-BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 
 EPERM = 1
 EINVAL = 22
@@ -229,60 +228,6 @@ def _simple_strtol(text: str) -> int:
     return int(m.group(1)) & 0xFFFF if m else 0
 
 
-def _in4_pton(text: str) -> bool:
-    """`in4_pton`: four decimal octets 0-255 (leading zeros allowed)."""
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        re.fullmatch(r"[0-9]{1,3}", p) is not None and int(p) <= 255 for p in parts
-    )
-
-
-def _in6_pton(text: str) -> bool:
-    if "%" in text or not text:
-        return False
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_ip(text: str, *, ipv6_supported: bool = True) -> int:
-    """`netpoll_parse_ip_addr`: 0 for IPv4, 1 for IPv6, -1 when invalid.
-
-    A string without ':' that `in4_pton` accepts is IPv4; anything else must be
-    IPv6, and IPv6 fails on kernels without CONFIG_IPV6 (§2.1).
-    """
-    if ":" not in text and _in4_pton(text):
-        return 0
-    if _in6_pton(text):
-        return 1 if ipv6_supported else -1
-    return -1
-
-
-def canonical_ip(text: str) -> str:
-    """The address as the kernel prints it (`%pI4` / `%pI6c`)."""
-    if ":" in text:
-        return str(ipaddress.IPv6Address(text))
-    return ".".join(str(int(p)) for p in text.split("."))
-
-
-def mac_pton(text: str) -> str | None:
-    """`mac_pton`: `xx:xx:xx:xx:xx:xx` at the start of `text`, lower-cased.
-
-    Like the kernel, anything after the 17th character is not looked at (§2.1).
-    """
-    if len(text) < 17:
-        return None
-    for i in range(6):
-        pair = text[i * 3 : i * 3 + 2]
-        if re.fullmatch(r"[0-9A-Fa-f]{2}", pair) is None:
-            return None
-        if i != 5 and text[i * 3 + 2] != ":":
-            return None
-    return text[:17].lower()
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Features:
     """What the parser of a given kernel knows (§1, §2)."""
@@ -437,7 +382,7 @@ def parse_target(
             return failed(ErrorKind.MISSING_SLASH_AFTER_LOCAL_IP, cur)
         fam = parse_ip(cur[:slash], ipv6_supported=feat.ipv6)
         if fam < 0:
-            bad = ErrorKind.IPV6_UNSUPPORTED if _in6_pton(cur[:slash]) else ErrorKind.BAD_LOCAL_IP
+            bad = ErrorKind.IPV6_UNSUPPORTED if in6_pton(cur[:slash]) else ErrorKind.BAD_LOCAL_IP
             return failed(bad, cur[:slash])
         local_ip, local_family = cur[:slash], fam
         cur = cur[slash:]
@@ -485,7 +430,7 @@ def parse_target(
     if fam < 0:
         if remote_text == "":
             return failed(ErrorKind.MISSING_REMOTE_IP, remote_text)
-        bad = ErrorKind.IPV6_UNSUPPORTED if _in6_pton(remote_text) else ErrorKind.BAD_REMOTE_IP
+        bad = ErrorKind.IPV6_UNSUPPORTED if in6_pton(remote_text) else ErrorKind.BAD_REMOTE_IP
         return failed(bad, remote_text)
     if local_family is not None and local_family != fam:
         return failed(ErrorKind.FAMILY_MISMATCH, remote_text)
@@ -556,105 +501,3 @@ def suggest_fix(parsed: ParsedTarget) -> str | None:
     else:
         return None
     return candidate if parse_target(candidate).error is None else None
-
-
-# --- where the parameter comes from -------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CmdlineArg:
-    """One `key[=value]` of /proc/cmdline (quotes removed as the kernel does)."""
-
-    key: str
-    value: str | None
-    raw: str
-
-
-def parse_cmdline(text: str) -> tuple[CmdlineArg, ...]:
-    """Split a kernel command line like the kernel's `next_arg`.
-
-    Double quotes group spaces (`a="x y"` or `"a=x y"`); everything after a
-    lone `--` goes to init and is not a kernel parameter.
-    """
-    args: list[CmdlineArg] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i].isspace():
-            i += 1
-        if i >= n:
-            break
-        start, in_quote = i, False
-        while i < n and (in_quote or not text[i].isspace()):
-            if text[i] == '"':
-                in_quote = not in_quote
-            i += 1
-        raw = text[start:i]
-        if raw == "--":
-            break
-        token = raw
-        if token.startswith('"'):
-            token = token[1:]
-            if token.endswith('"'):
-                token = token[:-1]
-        key, eq, value = token.partition("=")
-        if eq and value.startswith('"'):
-            value = value[1:]
-            if value.endswith('"'):
-                value = value[:-1]
-        args.append(CmdlineArg(key=key, value=value if eq else None, raw=raw))
-    return tuple(args)
-
-
-class ModprobeKind(enum.Enum):
-    OPTIONS = "options"
-    BLACKLIST = "blacklist"
-    INSTALL = "install"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModprobeDirective:
-    """A modprobe.d line that concerns netconsole."""
-
-    kind: ModprobeKind
-    line: int
-    """1-based line number of the directive's first physical line."""
-    text: str
-    options: tuple[tuple[str, str | None], ...] = ()
-
-
-def _split_options(text: str) -> list[tuple[str, str | None]]:
-    out: list[tuple[str, str | None]] = []
-    for arg in parse_cmdline(text):
-        out.append((arg.key, arg.value))
-    return out
-
-
-def parse_modprobe_conf(text: str, module: str = "netconsole") -> tuple[ModprobeDirective, ...]:
-    """Find `options|blacklist|install <module>` lines in a modprobe.d file.
-
-    Handles comments, `\\` line continuation and quoted values like kmod.
-    """
-    found: list[ModprobeDirective] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        first = i
-        line = lines[i]
-        while line.endswith("\\") and i + 1 < len(lines):
-            i += 1
-            line = line[:-1] + " " + lines[i]
-        i += 1
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        words = stripped.split(None, 2)
-        if len(words) < 2 or words[1].replace("-", "_") != module:
-            continue
-        try:
-            kind = ModprobeKind(words[0])
-        except ValueError:
-            continue
-        opts = _split_options(words[2]) if kind is ModprobeKind.OPTIONS and len(words) > 2 else []
-        found.append(ModprobeDirective(kind=kind, line=first + 1, text=stripped,
-                                       options=tuple(opts)))
-    return tuple(found)
