@@ -36,13 +36,15 @@ class Listener:
     """A `netconsole listen` subprocess with its own database, UDP and HTTP ports."""
 
     def __init__(self, tmp: Path, *args: str, workers: int = 1, port: int | None = None,
-                 db: Path | None = None) -> None:
+                 db: Path | None = None, store: str | None = None) -> None:
         self.port = port or free_udp_port()
         self.http_port = free_tcp_port()
         self.db = db or tmp / "nc.db"
+        self.store = store  # a clickhouse:// URL instead of the SQLite `db`
         self.jsonl = tmp / "stored.jsonl"
         self.stderr_path = tmp / f"listen-{time.monotonic_ns()}.err"
-        cmd = [sys.executable, "-m", "netconsole", "listen", "--db", str(self.db),
+        where = ["--store", store] if store else ["--db", str(self.db)]
+        cmd = [sys.executable, "-m", "netconsole", "listen", *where,
                "-p", str(self.port), "-w", str(workers), "--quiet",
                "--http", f"127.0.0.1:{self.http_port}", "--jsonl", str(self.jsonl), *args]
         # Its own session, so a test can kill -9 the supervisor and its workers at
@@ -93,7 +95,7 @@ class Listener:
         self.proc.wait(timeout=10)
 
     def records(self) -> list[Any]:
-        with open_reader(self.db) as r:
+        with open_reader(self.store or self.db) as r:
             return [s.record for s in r.export()]
 
 

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Senders: last seen, loss, reboots, live/silent."),
     "incidents": ("netconsole.cli.incidents", "incidents",
         "Crashes, oopses, WARNs and lockups, grouped; and hosts gone silent."),
+    "web": ("netconsole.cli.web", "web",
+        "Serve the web view: fleet, hosts, incidents, live tail, search."),
     "export": ("netconsole.cli.export", "export",
         "Export stored records as JSON lines or CSV."),
     "decode": ("netconsole.cli.decode", "decode",

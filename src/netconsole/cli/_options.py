@@ -9,13 +9,14 @@ accept the same units. Output helpers render `StoredRecord`s as rich lines
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -24,6 +25,7 @@ from rich.text import Text
 from netconsole._terminal import printable
 from netconsole.store import (
     LEVEL_LABELS,
+    RecordFilter,
     Retention,
     SQLiteReader,
     StoredRecord,
@@ -36,6 +38,9 @@ from netconsole.store import (
     parse_size,
     stored_to_json,
 )
+
+if TYPE_CHECKING:
+    from netconsole.store.clickhouse import ClickHouseReader
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,17 +59,32 @@ def parsed_by(parse: Callable[[str], Any]) -> Callable[[click.Context, click.Par
     return callback
 
 
+class StoreParam(click.Path):
+    """A SQLite database file (as a Path), or a `clickhouse://` store URL (as is)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("clickhouse://"):
+            return value
+        return super().convert(value, param, ctx)
+
+
 def db_option(fn: F) -> F:
-    """`--db PATH` (or $NETCONSOLE_DB); default: the user data directory's database."""
+    """`--db PATH|URL` (or $NETCONSOLE_DB); default: the user data directory's database."""
     default = str(default_db_path())
     home = str(Path.home())
     if default.startswith(home + "/"):
         default = "~" + default[len(home):]  # the same text for every user (docs/cli.md)
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=StoreParam(),
+        metavar="PATH|URL",
         envvar="NETCONSOLE_DB",
-        help=f"SQLite database [env NETCONSOLE_DB; default {default}].",
+        help=f"SQLite database, or a ClickHouse store clickhouse://HOST:PORT/DATABASE "
+             f"[env NETCONSOLE_DB; default {default}].",
     )(fn)
 
 
@@ -98,6 +118,61 @@ def level_option(fn: F) -> F:
         callback=parsed_by(parse_level),
         help=f"This level and more severe: 0-7 or {'/'.join(LEVEL_LABELS)}.",
     )(fn)
+
+
+def _field(ctx: click.Context, param: click.Parameter,
+           value: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in value:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. rack=b12)",
+                                     ctx=ctx, param=param)
+        out.append((key, val))
+    return tuple(out)
+
+
+def match_options(fn: F) -> F:
+    """`--cpu`, `--task`, `--msgid`, `--release`, `--boot` and `--field KEY=VALUE`:
+    the command gets them as one `match: RecordFilter` argument."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, cpu: int | None, task: str | None, msgid: int | None,
+                release: str | None, boot: int | None, fields: tuple[tuple[str, str], ...],
+                **kwargs: Any) -> Any:
+        match = RecordFilter(cpu=cpu, task=task, msgid=msgid, release=release, boot=boot,
+                             fields=fields)
+        return fn(*args, match=match, **kwargs)
+
+    options = [
+        click.option("--cpu", type=click.IntRange(min=0), metavar="N",
+                     help="Only records logged on this CPU (cpu= sysdata)."),
+        click.option("--task", metavar="NAME",
+                     help="Only records of this task (taskname= sysdata, e.g. kworker/1:0)."),
+        click.option("--msgid", type=click.IntRange(min=0), metavar="N",
+                     help="Only the record with this netconsole msgid= (sysdata)."),
+        click.option("--release", metavar="RELEASE",
+                     help="Only records of this kernel release (uname -r as sent)."),
+        click.option("--boot", type=click.IntRange(min=0), metavar="N",
+                     help="Only records of this boot of the host (0 is the first seen; "
+                          "see `hosts`)."),
+        click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", callback=_field,
+                     help="Only records with this userdata, sysdata or dictionary field, "
+                          "exactly (repeatable: all must match)."),
+    ]
+    out: Any = wrapper
+    for option in reversed(options):
+        out = option(out)
+    return out  # type: ignore[no-any-return]
+
+
+def no_match(*, as_json: bool) -> None:
+    """Nothing matched: say so on stderr (`[]` on stdout with --json) and exit 1,
+    as grep does, so that a script can tell."""
+    if as_json:
+        click.echo("[]")
+    click.echo("no records match", err=True)
+    raise click.exceptions.Exit(1)
 
 
 def retention_options(fn: F) -> F:
@@ -134,8 +209,9 @@ def store_errors() -> Iterator[None]:
 
 
 @contextmanager
-def reader_for(db: Path | None) -> Iterator[SQLiteReader]:
-    """The read-only store at `db` (default path when None), closed afterwards."""
+def reader_for(db: Path | str | None) -> Iterator[SQLiteReader | ClickHouseReader]:
+    """The read-only store at `db` (default path when None, or a `clickhouse://`
+    URL), closed afterwards."""
     with store_errors():
         reader = open_reader(db)
     try:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO, TextIO
 
 import click
 
 from netconsole.capture import read_frames
 from netconsole.capture._decode import CaptureDecoder, DecodeSummary
+from netconsole.cli._progress import Ticker, progress
 from netconsole.records_json import event_to_json
 from netconsole.stream import Record
 from netconsole.stream.events import Event
@@ -47,6 +49,7 @@ def decode(files: tuple[str, ...], ports: tuple[int, ...], events: bool, summary
 
     Exit status: 0 when every file was read, 1 when the output could not be
     written, 2 when a file could not be opened or read, or is not a capture.
+    On a terminal a progress bar (by bytes read) is shown on stderr.
 
     Example:
 
@@ -56,8 +59,34 @@ def decode(files: tuple[str, ...], ports: tuple[int, ...], events: bool, summary
     """
     decoder = CaptureDecoder(ports)
     out = sys.stdout
+    with progress("decoding", _total_size(files)) as tick:
+        failed, opened = _decode_all(files, decoder, out, events, tick)
+    if opened:  # nothing read, nothing to sum up: the errors above say it all
+        _print_summary(decoder.summary, summary)
+    if failed:
+        sys.exit(2)
+
+
+def _total_size(files: tuple[str, ...]) -> int:
+    """The bytes to read, for the progress bar; 0 (no bar) when one is not a plain file."""
+    total = 0
+    for name in files:
+        try:
+            st = os.stat(name) if name != "-" else None
+        except OSError:
+            continue  # said when it is opened
+        if st is None or not os.path.isfile(name):
+            return 0
+        total += st.st_size
+    return total
+
+
+def _decode_all(files: tuple[str, ...], decoder: CaptureDecoder, out: TextIO, events: bool,
+                tick: Ticker) -> tuple[bool, int]:
+    """Decode every file to `out`: (whether one failed, how many were opened)."""
     failed = False
     opened = 0
+    done = 0
     try:
         for name in files:
             try:
@@ -70,10 +99,13 @@ def decode(files: tuple[str, ...], ports: tuple[int, ...], events: bool, summary
             with f:
                 before = len(decoder.summary.problems)
                 try:
-                    _write(out, decoder.frames(read_frames(f), name), events)
+                    _write(out, decoder.frames(read_frames(f), name), events,
+                           _file_ticker(tick, f, done))
                 except OSError as exc:  # reading the capture (writing raises _OutputFailed)
                     click.echo(f"netconsole decode: {name}: {exc.strerror}", err=True)
                     failed = True
+                if name != "-":
+                    done += os.path.getsize(name) if os.path.isfile(name) else 0
                 for problem in decoder.summary.problems[before:]:
                     if "not_a_capture" in problem or "too short to be" in problem:
                         failed = True
@@ -85,15 +117,28 @@ def decode(files: tuple[str, ...], ports: tuple[int, ...], events: bool, summary
         _discard(out)
         click.echo(f"netconsole decode: cannot write the output: {exc}", err=True)
         sys.exit(1)
-    if opened:  # nothing read, nothing to sum up: the errors above say it all
-        _print_summary(decoder.summary, summary)
-    if failed:
-        sys.exit(2)
+    return failed, opened
 
 
-def _write(out: TextIO, evs: Iterable[Event], events: bool) -> None:
+def _file_ticker(tick: Ticker, f: BinaryIO, done: int) -> Callable[[], None]:
+    """Progress within file `f`, after `done` bytes of the files before it."""
+    def at() -> None:
+        with contextlib.suppress(OSError, ValueError):  # a pipe has no position
+            tick(done + f.tell())
+
+    return at
+
+
+TICK_EVERY = 1024
+"""Events between two looks at the file position (the bar redraws by time anyway)."""
+
+
+def _write(out: TextIO, evs: Iterable[Event], events: bool,
+           tick: Callable[[], None] | None = None) -> None:
     """One JSON line per record (and per event with `events`)."""
-    for ev in evs:  # reading the capture happens here too: its errors are not ours
+    for n, ev in enumerate(evs, 1):  # reading the capture happens here too: its errors
+        if tick is not None and n % TICK_EVERY == 0:  # are not ours
+            tick()
         if events or isinstance(ev, Record):
             line = json.dumps(event_to_json(ev), ensure_ascii=False) + "\n"
             try:

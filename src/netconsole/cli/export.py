@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,11 +14,14 @@ import click
 from netconsole.cli._options import (
     db_option,
     host_option,
+    match_options,
+    no_match,
     parsed_by,
     reader_for,
     since_option,
 )
-from netconsole.store import StoredRecord, parse_since, stored_to_json
+from netconsole.cli._progress import progress
+from netconsole.store import RecordFilter, StoredRecord, parse_since, stored_to_json
 
 STORE_KEYS = ("id", "name", "boot")
 
@@ -81,6 +84,7 @@ def write_csv(records: Iterator[StoredRecord], out: IO[str]) -> int:
     default="-",
     help="Write here instead of stdout.",
 )
+@match_options
 @db_option
 def export(
     fmt: str,
@@ -90,12 +94,15 @@ def export(
     until: float | None,
     output: str,
     db: Path | None,
+    match: RecordFilter,
 ) -> None:
     """Export stored records, oldest first, as JSON lines or CSV.
 
     Records are read in chunks, so any size exports in constant memory.
     Non-UTF-8 text is exported with replacement characters in `text` and the
-    exact bytes, base64, in `raw`.
+    exact bytes, base64, in `raw`. The filters are those of `tail`. When no
+    record matches, nothing is written, a line on stderr says so and the exit
+    status is 1. On a terminal a progress bar is shown on stderr.
 
     Example:
 
@@ -104,7 +111,20 @@ def export(
     if as_json:
         fmt = "jsonl"
     with reader_for(db) as reader, click.open_file(output, "w", encoding="utf-8") as out:
-        records = reader.export(host=host, since=since, until=until)
-        count = write_csv(records, out) if fmt == "csv" else write_jsonl(records, out)
+        records = reader.export(host=host, since=since, until=until, match=match)
+        # Progress by record id: no count query over a large store (ids only grow).
+        last = reader.last_id() if output != "-" or not out.isatty() else 0
+        with progress("exporting", last) as tick:
+            counted = _ticking(records, tick)
+            count = write_csv(counted, out) if fmt == "csv" else write_jsonl(counted, out)
+    if not count:
+        no_match(as_json=False)
     if output != "-":
         click.echo(f"exported {count} records to {output}", err=True)
+
+
+def _ticking(records: Iterator[StoredRecord],
+             tick: Callable[[float], None]) -> Iterator[StoredRecord]:
+    for stored in records:
+        tick(stored.id)
+        yield stored

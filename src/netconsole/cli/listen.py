@@ -37,14 +37,27 @@ class _BadConfig(click.ClickException):
                    "and dropped.")
 @click.option("--db", type=click.Path(dir_okay=False),
               help="SQLite database. Default: netconsole.db in your data directory.")
+@click.option("--store", metavar="URL",
+              help="Store in ClickHouse instead: clickhouse://HOST:PORT/DATABASE, with "
+                   "?cluster=NAME over a cluster's servers (docs/scale-out.md).")
 @click.option("-w", "--workers", type=click.IntRange(0, 256),
               help="Receiver processes. Default: one per core (0).")
 @click.option("--http", metavar="ADDR:PORT",
               help="Where /metrics and /api/v1 answer. Default: 127.0.0.1:6680.")
 @click.option("--no-http", is_flag=True, help="Serve no HTTP endpoints.")
+@click.option("--web", metavar="ADDR:PORT",
+              help="Also serve the web view (docs/web.md) there, e.g. 127.0.0.1:6681. "
+                   "Beyond loopback it warns; $NETCONSOLE_WEB_TOKEN then protects it.")
 @click.option("--jsonl", metavar="FILE",
               help="Also append records as JSON lines (docs/records.md) to FILE; "
                    "`-` writes them to stdout instead of the live view.")
+@click.option("--forward", multiple=True, metavar="URL",
+              help="Also forward every stored record to a syslog server, RFC 5424 "
+                   "(repeatable): syslog+udp://HOST:PORT or syslog+tcp://HOST:PORT "
+                   "(docs/outputs.md).")
+@click.option("--files", metavar="DIR",
+              help="Also append every stored record to DIR/<host>/<YYYY-MM-DD>.log, "
+                   "console style; SIGHUP reopens them (logrotate).")
 @click.option("-q", "--quiet", is_flag=True, default=None, help="No live view.")
 @click.option("--retain", metavar="AGE", help="Delete records older than AGE (30d, 12h).")
 @click.option("--max-size", metavar="SIZE", help="Keep the database under SIZE (10GB).")
@@ -66,8 +79,12 @@ def listen(config_path: str | None, print_config: bool, no_http: bool, **options
     incomplete records are counted per host. Read the store with `netconsole
     tail`, `search`, `hosts` and `export`; scrape `/metrics` for Prometheus.
 
+    Besides the store, records can go to syslog servers (--forward) and to
+    one file per host and day (--files), each only once it is stored.
+
     SIGTERM and Ctrl-C flush everything and stop; SIGHUP re-reads the
-    configuration file and reopens the --jsonl file without stopping.
+    configuration file and reopens the --jsonl and --files files without
+    stopping.
 
     Examples:
 
@@ -76,6 +93,8 @@ def listen(config_path: str | None, print_config: bool, no_http: bool, **options
         netconsole listen -p 6666 -p 6667 --allow 10.0.0.0/8 --retain 30d
 
         netconsole listen --jsonl - --no-http | jq .text
+
+        netconsole listen --forward syslog+tcp://logs.example.net:514 --files /var/log/netconsole
     """
     cli_values = {k: v for k, v in options.items() if v is not None and v != ()}
     if no_http:

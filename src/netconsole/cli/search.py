@@ -11,10 +11,13 @@ from netconsole.cli._options import (
     db_option,
     host_option,
     json_option,
+    match_options,
+    no_match,
     print_records,
     reader_for,
     since_option,
 )
+from netconsole.store import RecordFilter
 
 
 @click.command()
@@ -35,6 +38,7 @@ from netconsole.cli._options import (
     is_flag=True,
     help='Treat QUERY as FTS5 syntax (AND, OR, NOT, "phrases", prefix*, NEAR).',
 )
+@match_options
 @db_option
 @json_option
 def search(
@@ -45,12 +49,16 @@ def search(
     fts_syntax: bool,
     db: Path | None,
     as_json: bool,
+    match: RecordFilter,
 ) -> None:
-    """Find stored records whose text contains all the words of QUERY.
+    """Find stored records that contain all the words of QUERY.
 
-    Each word is matched as written (punctuation such as eth0: or rcu_sched
-    is safe); matching ignores case. Results are the newest matches, oldest
-    first. --fts passes QUERY to SQLite FTS5 unchanged.
+    A word matches in the record's text or in the values of its userdata
+    and printk dictionary (rack=b12 is found by `search b12`). Each word is
+    matched as written (punctuation such as eth0: or rcu_sched is safe);
+    matching ignores case. Results are the newest matches, oldest first.
+    --fts passes QUERY to SQLite FTS5 unchanged (columns: text, fields).
+    When nothing matches, it says so on stderr and exits 1 (--json prints []).
 
     Example:
 
@@ -58,6 +66,9 @@ def search(
     """
     with reader_for(db) as reader:
         records = reader.search(
-            " ".join(query), host=host, since=since, limit=limit, fts_syntax=fts_syntax
+            " ".join(query), host=host, since=since, limit=limit, fts_syntax=fts_syntax,
+            match=match,
         )
+        if not records:
+            no_match(as_json=as_json)
         print_records(records, as_json=as_json, out=console())

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netconsole import _hostport
 from netconsole.alerts import RuleError, parse_rules
 from netconsole.collector._sockets import DEFAULT_RCVBUF
-from netconsole.store import StoreError, parse_duration, parse_size
+from netconsole.outputs import TargetError, parse_target
+from netconsole.store import StoreError, default_db_path, parse_duration, parse_size
 
 DEFAULT_PORT = 6666  # the kernel's default target port (§2.1)
 MAX_WORKERS = 256  # as `--workers`
@@ -40,8 +42,8 @@ MAX_RCVBUF = 2**31 - 1  # SO_RCVBUF is a C int
 MAX_BATCH_INTERVAL = 60.0
 # Settings a running receiver cannot take on SIGHUP: sockets, store, HTTP and
 # the incident detector are set up once.
-RESTART_ONLY = ("ports", "bind", "db", "workers", "http", "rcvbuf", "retain", "max_size",
-                "silent_after")
+RESTART_ONLY = ("ports", "bind", "db", "store", "workers", "http", "rcvbuf", "retain", "max_size",
+                "silent_after", "forward", "files", "web")
 
 
 class ConfigError(ValueError):
@@ -60,10 +62,16 @@ class ListenConfig:
     """CIDRs allowed to send; empty means everyone. Others are counted and dropped."""
     db: str | None = None
     """SQLite database; None means the user's data directory."""
+    store: str | None = None
+    """A ClickHouse store instead of SQLite: `clickhouse://HOST:PORT/DATABASE`, with
+    `?cluster=NAME` for a cluster of servers (docs/scale-out.md)."""
     workers: int = 0
     """Receiver processes; 0 means one per core."""
     http: str | None = "127.0.0.1:6680"
     """Address:port of the HTTP endpoints (/metrics, /api/v1/…); None turns them off."""
+    web: str | None = None
+    """Address:port to serve the web view on (docs/web.md); None: not served. Its
+    token, when bound beyond loopback, is $NETCONSOLE_WEB_TOKEN."""
     jsonl: str | None = None
     """Also write records as JSON lines to this file, or `-` for stdout."""
     quiet: bool = False
@@ -82,6 +90,11 @@ class ListenConfig:
     """Records a second one sender may average while the receiver is behind; its excess
     is shed (crash reports never are) so that a noisy host cannot silence the others.
     It saves up 1 s worth while quiet. 0: no budget."""
+    forward: tuple[str, ...] = ()
+    """Syslog servers to forward every stored record to (RFC 5424):
+    `syslog+udp://HOST:PORT` or `syslog+tcp://HOST:PORT` (docs/outputs.md)."""
+    files: str | None = None
+    """Also append every stored record to DIR/<host>/<YYYY-MM-DD>.log."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Tables of the file this layer does not own (alerts, …), passed on as they are."""
 
@@ -105,6 +118,7 @@ class ListenConfig:
             except ValueError:
                 raise ConfigError(f"--allow {c!r} is not a CIDR such as 10.0.0.0/8") from None
         _check_optional_str(self.db, "db")
+        _check_store(self.store, self.db, self.web)
         _check_int(self.workers, "workers", 0, MAX_WORKERS)
         http: Any = self.http  # the file may give anything
         if http is False:
@@ -117,6 +131,17 @@ class ListenConfig:
                 parse_hostport(http)
             except ConfigError as exc:
                 raise ConfigError(f"http: {exc}") from None
+        web: Any = self.web
+        if web is False:  # TOML has no null
+            object.__setattr__(self, "web", None)
+        elif web is not None:
+            if not isinstance(web, str):
+                raise ConfigError(f"web must be a string such as \"127.0.0.1:6681\" or false, "
+                                  f"not {web!r}")
+            try:
+                parse_hostport(web)
+            except ConfigError as exc:
+                raise ConfigError(f"web: {exc}") from None
         _check_optional_str(self.jsonl, "jsonl")
         if self.jsonl is not None and self.jsonl != "-":
             _check_writable(self.jsonl)
@@ -144,6 +169,15 @@ class ListenConfig:
             raise ConfigError(f"sender-budget must be a number of records/s >= 0 (0: no "
                               f"budget), not {budget!r}")
         object.__setattr__(self, "sender_budget", float(budget))
+        _check_list(self.forward, "forward", str, '["syslog+tcp://127.0.0.1:514"]')
+        for url in self.forward:
+            try:
+                parse_target(url)
+            except TargetError as exc:
+                raise ConfigError(str(exc)) from None
+        _check_optional_str(self.files, "files")
+        if self.files is not None:
+            _check_files_dir(self.files)
         if not isinstance(self.extra, dict):
             raise ConfigError(f"extra must be a dict of tables, not {self.extra!r}")
         try:
@@ -152,6 +186,20 @@ class ListenConfig:
             raise ConfigError(str(exc)) from None
         except (TypeError, ValueError) as exc:  # a value of a type the rules do not expect
             raise ConfigError(f"alert rules: {exc}") from None
+
+    @property
+    def store_target(self) -> str | None:
+        """What `open_store` opens: the ClickHouse URL, else the SQLite file (None: default)."""
+        return self.store or self.db
+
+    @property
+    def store_label(self) -> str:
+        """The store for messages: the URL without its password, or the file."""
+        if self.store is not None:
+            from netconsole.store.clickhouse import parse_url
+
+            return str(parse_url(self.store))
+        return str(self.db or default_db_path())
 
     @property
     def worker_count(self) -> int:
@@ -163,27 +211,11 @@ class ListenConfig:
 
 def parse_hostport(text: str) -> tuple[str, int]:
     """`127.0.0.1:6680`, `[::1]:6680` or `:6680` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not (port.isascii() and port.isdigit()):
-        raise ConfigError(f"{text!r} is not address:port (e.g. 127.0.0.1:6680)")
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise ConfigError(f"{text!r}: port {number} is not between 1 and 65535")
-    host = host.strip("[]") or "127.0.0.1"
-    if not _is_host(host):
-        raise ConfigError(f"{text!r}: {host!r} is not an IP address or host name")
-    return host, number
-
-
-_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
-
-
-def _is_host(host: str) -> bool:
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return len(host) <= 253 and _HOSTNAME.fullmatch(host) is not None
-    return True
+        parsed = _hostport.parse_hostport(text, default_host="127.0.0.1")
+    except _hostport.HostPortError as exc:
+        raise ConfigError(str(exc)) from None
+    return parsed.scoped, parsed.port
 
 
 def _kind(t: type) -> str:
@@ -203,6 +235,24 @@ def _check_list(value: Any, name: str, item: type, example: str) -> None:
 def _check_optional_str(value: Any, name: str) -> None:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{name} must be a string, not {value!r}")
+
+
+def _check_store(store: Any, db: Any, web: Any) -> None:
+    """`store` is a ClickHouse URL netconsole can use, and not given with `db`."""
+    _check_optional_str(store, "store")
+    if store is None:
+        return
+    if db is not None:
+        raise ConfigError("give db (a SQLite file) or store (a ClickHouse URL), not both")
+    if web is not None:
+        raise ConfigError("web: the web view reads the SQLite store only; with store "
+                          "(ClickHouse) drop web")
+    from netconsole.store.clickhouse import parse_url  # its HTTP client only when used
+
+    try:
+        parse_url(store)
+    except StoreError as exc:
+        raise ConfigError(f"store: {exc}") from None
 
 
 def _check_int(value: Any, name: str, low: int, high: int) -> None:
@@ -251,6 +301,24 @@ def _check_writable(path: str) -> None:
         raise ConfigError(f"jsonl: cannot write {path} (permission denied)")
     if not p.exists() and not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"jsonl: cannot write in {parent} (permission denied)")
+
+
+def _check_files_dir(path: str) -> None:
+    """The --files directory exists and is writable, or can be made."""
+    if not path:
+        raise ConfigError("files: give a directory")
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise ConfigError(f"files: {path} is not a directory")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ConfigError(f"files: cannot write in {path} (permission denied)")
+        return
+    parent = next((a for a in p.absolute().parents if a.exists()), None)
+    if parent is None or not parent.is_dir():
+        raise ConfigError(f"files: cannot make {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"files: cannot make {path} (no permission in {parent})")
 
 
 def reloaded(running: ListenConfig, fresh: ListenConfig) -> tuple[ListenConfig, list[str]]:

@@ -5,10 +5,11 @@ Theory of operation
 Nearly every datagram a receiver gets is the next extended record of a sender
 it already knows: whole, nothing escaped, starting no incident. For such a
 record the ordinary path (wire decode, SenderStream, IncidentTable, store
-codec) spends about 40 µs to conclude "seq went up by one" and build one
+codec) does a lot of work to conclude "seq went up by one" and build one
 INSERT row. The C module `_lane` receives with recvmmsg(2), recognises exactly
-that record, and builds the row itself in about 1 µs. Anything else comes out
-of `Receiver.step` as a datagram for the ordinary path, in arrival order.
+that record, and builds the row itself at a fraction of the cost (see the README
+benchmarks). Anything else comes out of `Receiver.step` as a datagram for the
+ordinary path, in arrival order.
 
 A `Lane` holds what C needs of a sender: its stream's seq, ts, release and
 msgid (`SenderStream.express_state`), its host id and the boot number of its
@@ -46,11 +47,12 @@ import os
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from netconsole.collector._budget import HOLD, Budgets
+from netconsole.collector._budget import BEHIND_FILL, HOLD, NOISY_HOLD, Budgets
 from netconsole.incidents import IncidentTable
 from netconsole.incidents._patterns import TRIGGER_BYTES
 from netconsole.store import PrebuiltRecords, RecordSink
 from netconsole.stream import Event, Reboot, Record, Sender, StreamTable
+from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC
 from netconsole.wire import Flag, Mode
 
 _lane: ModuleType | None
@@ -92,6 +94,7 @@ class Express:
         assert _lane is not None
         lanes = self.lanes.setdefault(local_port, {})
         receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search)
+        receiver.ts_back = TS_BACK_TOLERANCE_USEC  # the stream's rule, not a copy in C
         self._receivers.append(receiver)
         self.budget(budgets)
         return receiver
@@ -100,6 +103,7 @@ class Express:
         """The C side sheds with the same per-sender bucket as `budgets`."""
         for receiver in self._receivers:
             receiver.rate, receiver.burst, receiver.hold = budgets.rate, budgets.burst, HOLD
+            receiver.behind_fill, receiver.noisy_hold = BEHIND_FILL, NOISY_HOLD
 
     # -- the C side's records -----------------------------------------------------
 
@@ -173,12 +177,12 @@ class Express:
         carry their boot number all the same (they follow the reboot in the
         batch), so the lane goes on at once.
         """
+        self._waiting.pop(sender, None)
         stream = self.table.streams.get(sender)
         state = stream.express_state() if stream is not None else None
         if state is None or self.incidents.busy(sender):
             if lane is not None:
                 self.drop(sender)
-            self._waiting.pop(sender, None)
             return
         # A new host gets its row now (or, the store busy, at the next commit).
         host = self.sink.reserve_host(sender)
@@ -232,4 +236,7 @@ class Express:
         self._reboots.clear()
         waiting, self._waiting = self._waiting, {}
         for sender, key in waiting.items():
+            lane = self.of.get(sender)
+            if lane is not None and lane.active:
+                continue  # it has taken records its stream has not seen: leave it be
             self.settle(sender, key, None)

@@ -4,9 +4,9 @@
  * Almost every datagram a receiver gets is the next extended record of a
  * sender it already knows, in one piece, with nothing to account but "seq went
  * up by one". The Python path (wire -> SenderStream -> IncidentTable -> store
- * codec) spends ~40 us on such a record; this module receives it with
- * recvmmsg(2), checks that it is exactly that case, and turns it into the
- * store's INSERT row in ~1 us. Everything else -- a fragment, a gap, a
+ * codec) spends many times what this module does on such a record (see the
+ * README's benchmarks): it receives it with recvmmsg(2), checks that it is
+ * exactly that case, and turns it into the store's INSERT row. Everything else -- a fragment, a gap, a
  * duplicate, a reboot, basic mode, escapes, a record that may start an
  * incident -- goes to the Python path untouched, in arrival order.
  *
@@ -14,7 +14,10 @@
  * applies them to the state a `Lane` holds:
  *
  *   seq == lane.seq + 1           (the next record: no gap, no duplicate)
- *   ts_usec + 30 s >= lane.ts     (no reboot by time going back)
+ *   ts_usec + ts_back >= lane.ts  (no reboot by time going back; `Receiver.ts_back`
+ *                                  is the stream's TS_BACK_TOLERANCE_USEC, set from
+ *                                  Python; the build-time constants DATAGRAM_MAX and
+ *                                  MAX_DIGITS are exported and a test checks Python's)
  *   release absent or == lane.release
  *   msgid absent, or lane.msgid >= 0 and msgid + base == lane.msgid + 1
  *   no `pstore` field; the incident trigger does not match the text
@@ -27,7 +30,7 @@
  * reactivates the lane with the stream's new state or removes it.
  *
  * The row is exactly `store._codec.prebuilt_row(record, host_id, boot)` of the
- * Record the Python path would make (tests/unit/collector/test_express.py).
+ * Record the Python path would make (tests/unit/collector/test_lane.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -37,12 +40,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <linux/sock_diag.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define DATAGRAM_MAX 2048 /* as _sockets.DATAGRAM_MAX */
 #define NAME_LEN ((socklen_t)sizeof(struct sockaddr_in6))
-#define TS_BACK_TOLERANCE_USEC 30000000LL /* as _sender.TS_BACK_TOLERANCE_USEC */
-#define MAX_DIGITS 18                     /* fits an int64: longer goes the slow way */
+#define MAX_DIGITS 18 /* fits an int64: longer goes the slow way (exported; Python agrees) */
 #define MAX_FIELDS 64
 
 /* -- Lane ----------------------------------------------------------------- */
@@ -66,6 +70,7 @@ typedef struct {
     double first;     /* when the first of those arrived */
     double tokens;    /* the sender's budget (see Receiver.rate) left at `stamp` */
     double stamp;
+    double noisy_until; /* shed lately: the budget applies until then, behind or not */
     Py_ssize_t shed;  /* records shed since Python last took the count */
 } Lane;
 
@@ -111,6 +116,8 @@ static PyMemberDef Lane_members[] = {
     {"first", T_DOUBLE, offsetof(Lane, first), 0, "when the first of `batch` arrived"},
     {"tokens", T_DOUBLE, offsetof(Lane, tokens), 0, "budget left at `stamp`"},
     {"stamp", T_DOUBLE, offsetof(Lane, stamp), 0, "when `tokens` was last refilled"},
+    {"noisy_until", T_DOUBLE, offsetof(Lane, noisy_until), 0,
+     "shed lately: its budget applies until then, the receiver behind or not"},
     {"shed", T_PYSSIZET, offsetof(Lane, shed), 0, "records shed since Python took the count"},
     {NULL}};
 
@@ -330,8 +337,12 @@ typedef struct {
     PyObject *touched; /* list: lanes whose `fresh` went from 0 to 1 */
     PyObject *batched; /* list: lanes whose `batch` went from 0 to 1 */
     PyObject *shedding; /* list: lanes whose `shed` went from 0 to 1 */
+    long long ts_back; /* SenderStream's TS_BACK_TOLERANCE_USEC, set by collector/_express.py */
     double rate, burst; /* per-sender budget, records/s and most saved up; rate 0: none */
     double hold;        /* how long the receiver counts as behind after a full recvmmsg */
+    double noisy_hold;  /* how long a sender over its budget stays under it */
+    double behind_fill; /* ... with its socket's queue past this share of the buffer */
+    uint32_t drops;     /* the socket's drop count when last looked at */
     double behind_until;
     int full;           /* the last recvmmsg filled the buffer: more was waiting */
     unsigned long long datagrams, bytes;
@@ -415,12 +426,17 @@ static PyObject *host_port(PyObject *key) {
 /* Spend one record of the lane's budget at `now`. 0: over it while the receiver is
    behind, so the record is shed (see collector/_budget.py, the same bucket in Python). */
 static int spend(Receiver *self, Lane *lane, double now) {
-    if (self->rate <= 0 || now >= self->behind_until) return 1;
+    /* The budget applies while the receiver is behind, and to a sender shed lately
+       (else a flood comes back at full cost the moment the socket has drained). */
+    if (self->rate <= 0 || (now >= self->behind_until && now >= lane->noisy_until)) return 1;
     /* A bucket last used long ago (or never: stamp 0) refills to the full burst. */
     double tokens = lane->tokens + (now - lane->stamp) * self->rate;
     lane->tokens = tokens > self->burst ? self->burst : tokens;
     lane->stamp = now;
-    if (lane->tokens < 1) return 0;
+    if (lane->tokens < 1) {
+        lane->noisy_until = now + self->noisy_hold;
+        return 0;
+    }
     lane->tokens -= 1;
     return 1;
 }
@@ -430,7 +446,7 @@ static int spend(Receiver *self, Lane *lane, double now) {
 static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len, double now) {
     Parsed m;
     if (!parse(p, len, &m)) return NULL;
-    if (m.seq != lane->seq + 1 || m.ts + TS_BACK_TOLERANCE_USEC < lane->ts) return NULL;
+    if (m.seq != lane->seq + 1 || m.ts + self->ts_back < lane->ts) return NULL;
     /* The release: the header's, else the last `release=` field (§4.6). */
     const char *rel = m.release;
     Py_ssize_t rel_len = m.release_len;
@@ -523,6 +539,20 @@ static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len,
     return row;
 }
 
+/* Whether the socket is in danger (SO_MEMINFO): its queue past `behind_fill` of its
+   buffer, or the kernel dropped datagrams on it since the last look. Unknown: yes. */
+static int in_danger(Receiver *self) {
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (getsockopt(self->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
+        mem[SK_MEMINFO_RCVBUF] == 0)
+        return 1;
+    int dropped = mem[SK_MEMINFO_DROPS] != self->drops;
+    self->drops = mem[SK_MEMINFO_DROPS];
+    return dropped ||
+           (double)mem[SK_MEMINFO_RMEM_ALLOC] / mem[SK_MEMINFO_RCVBUF] > self->behind_fill;
+}
+
 static int fill(Receiver *self) {
     for (int i = 0; i < BATCH; i++) self->msgs[i].msg_hdr.msg_namelen = NAME_LEN;
     int n;
@@ -536,7 +566,9 @@ static int fill(Receiver *self) {
     }
     self->count = n;
     self->next = 0;
-    self->full = n == BATCH;
+    /* Behind: a full batch, and the socket in danger (a burst that merely fills a
+       batch endangers nobody). */
+    self->full = n == BATCH && in_danger(self);
     return n;
 }
 
@@ -673,6 +705,12 @@ static PyObject *Receiver_shedding(Receiver *self, PyObject *Py_UNUSED(unused)) 
 static PyMemberDef Receiver_members[] = {
     {"rate", T_DOUBLE, offsetof(Receiver, rate), 0, "per-sender budget, records/s (0: none)"},
     {"burst", T_DOUBLE, offsetof(Receiver, burst), 0, "most of the budget a sender saves up"},
+    {"ts_back", T_LONGLONG, offsetof(Receiver, ts_back), 0,
+     "a newer seq this much (usec) before the newest is a reboot: the stream's rule"},
+    {"behind_fill", T_DOUBLE, offsetof(Receiver, behind_fill), 0,
+     "a full recvmmsg is behind only with the queue past this share of the buffer"},
+    {"noisy_hold", T_DOUBLE, offsetof(Receiver, noisy_hold), 0,
+     "seconds a sender shed stays under its budget, behind or not"},
     {"hold", T_DOUBLE, offsetof(Receiver, hold), 0,
      "seconds the receiver counts as behind after a full recvmmsg"},
     {"behind_until", T_DOUBLE, offsetof(Receiver, behind_until), 0,
@@ -720,7 +758,8 @@ PyMODINIT_FUNC PyInit__lane(void) {
     Py_INCREF(&ReceiverType);
     if (PyModule_AddObject(m, "Lane", (PyObject *)&LaneType) < 0 ||
         PyModule_AddObject(m, "Receiver", (PyObject *)&ReceiverType) < 0 ||
-        PyModule_AddIntConstant(m, "DATAGRAM_MAX", DATAGRAM_MAX) < 0) {
+        PyModule_AddIntConstant(m, "DATAGRAM_MAX", DATAGRAM_MAX) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_DIGITS", MAX_DIGITS) < 0) {
         Py_DECREF(m);
         return NULL;
     }

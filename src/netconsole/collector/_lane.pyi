@@ -6,6 +6,7 @@ from typing import Any
 from netconsole.stream import Sender
 
 DATAGRAM_MAX: int
+MAX_DIGITS: int
 
 class Lane:
     sender: Sender
@@ -25,14 +26,18 @@ class Lane:
     first: float
     tokens: float
     stamp: float
+    noisy_until: float
     shed: int
 
 Datagram = tuple[bytes, str, int, bool, bytes, Lane | None]
 
 class Receiver:
+    ts_back: int
     rate: float
     burst: float
     hold: float
+    noisy_hold: float
+    behind_fill: float
     behind_until: float
     def __init__(self, fd: int, lanes: dict[bytes, Lane],
                  trigger: Callable[[bytes], Any]) -> None: ...

@@ -56,6 +56,9 @@ class Counters(Tally):
     # as a string: the snapshot crosses a process queue), not yet cumulative.
     store_latency: Counter[str] = field(default_factory=Counter)
     alert_outcomes: Counter[str] = field(default_factory=Counter)  # sent, given_up, retried, …
+    # --forward and --files (netconsole/outputs): per "OUTPUT OUTCOME" (sent, dropped,
+    # replayed, reconnects; queued is a gauge). A URL has no space.
+    output_counts: Counter[str] = field(default_factory=Counter)
 
     store_commit_seconds: float = 0.0
 
@@ -66,6 +69,13 @@ class Counters(Tally):
                 self.store_latency[repr(bound)] += 1
                 return
         self.store_latency["+Inf"] += 1
+
+    def count_outputs(self, stats: Mapping[str, Any]) -> None:
+        """The outputs' counters now (each an `outputs.OutputStats`), by output name."""
+        self.output_counts = Counter({
+            f"{name} {outcome}": getattr(s, outcome)
+            for name, s in stats.items()
+            for outcome in ("sent", "dropped", "replayed", "reconnects", "queued")})
 
     def count_incidents(self, outputs: Iterable[object]) -> None:
         """Closed incidents by kind, and hosts gone silent."""
@@ -164,6 +174,28 @@ class WorkerMetrics(Collector):
         for outcome, n in sorted(sent.items()):
             alerts.add_metric([outcome], n)
         yield alerts
+        outputs = t.get("output_counts", {})
+        records = CounterMetricFamily(
+            "netconsole_output_records", "records each output (--forward URL, files) handed on "
+            "(sent), gave up on (dropped: queue full, server gone at shutdown, disk error) or sent "
+            "again after a TCP connection broke (replayed)", labels=["output", "outcome"])
+        reconnects = CounterMetricFamily(
+            "netconsole_output_reconnects", "TCP connections to a syslog server made again after "
+            "one broke or failed", labels=["output"])
+        queued = GaugeMetricFamily("netconsole_output_queued",
+                                   "records waiting in a syslog forwarder's queue",
+                                   labels=["output"])
+        for key, n in sorted(outputs.items()):
+            name, _, outcome = key.rpartition(" ")
+            if outcome == "reconnects":
+                reconnects.add_metric([name], n)
+            elif outcome == "queued":
+                queued.add_metric([name], n)
+            else:
+                records.add_metric([name, outcome], n)
+        yield records
+        yield reconnects
+        yield queued
         yield GaugeMetricFamily("netconsole_held_records",
                                 "records waiting for the store to write again (memory and spool)",
                                 value=t.get("held_records", 0))

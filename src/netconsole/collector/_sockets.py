@@ -243,3 +243,29 @@ class BatchReceiver:
 def _plain(host: str) -> str:
     """`::ffff:10.0.0.1` (an IPv4 sender on a dual-stack socket) -> `10.0.0.1`."""
     return host[7:] if host.startswith("::ffff:") and "." in host else host
+
+
+_SO_MEMINFO = 55  # asm-generic/socket.h; linux/sock_diag.h's SK_MEMINFO_* follow
+_SK_MEMINFO_VARS = 9
+_SK_MEMINFO_DROPS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A socket's receive queue as the kernel counts it (SO_MEMINFO)."""
+
+    fill: float
+    """Queued bytes over the buffer, 0..1 (1.0 when the kernel cannot say)."""
+    drops: int
+    """Datagrams the kernel dropped on this socket so far."""
+
+
+def queue_state(sock: socket.socket) -> QueueState:
+    """`sock`'s receive queue now."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, 4 * _SK_MEMINFO_VARS)
+    except OSError:
+        return QueueState(fill=1.0, drops=0)
+    mem = struct.unpack_from(f"={_SK_MEMINFO_VARS}I", raw)
+    rmem_alloc, rcvbuf, drops = mem[0], mem[1], mem[_SK_MEMINFO_DROPS]
+    return QueueState(fill=rmem_alloc / rcvbuf if rcvbuf else 1.0, drops=drops)

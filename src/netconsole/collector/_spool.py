@@ -55,7 +55,7 @@ from typing import Any
 from netconsole.collector._metrics import Counters
 from netconsole.incidents import Output
 from netconsole.records_json import event_to_json
-from netconsole.store import PrebuiltRecords, RecordSink, Shed
+from netconsole.store import PrebuiltRecords, RecordSink, Shed, StoreUnavailable
 from netconsole.stream import Duplicate, Gap, Incomplete, Reboot, Record, Rejected, Sender
 
 Item = Output | PrebuiltRecords | Shed
@@ -93,6 +93,8 @@ def about_the_store(exc: BaseException) -> bool:
     -- OverflowError, TypeError, ValueError, IntegrityError, InterfaceError,
     a generic SQLite error -- are the data's: bisection finds out.
     """
+    if isinstance(exc, StoreUnavailable):  # a server that cannot write now (ClickHouse)
+        return True
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         return code is not None and (code & 0xFF) in _STORE_CODES

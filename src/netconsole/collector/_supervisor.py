@@ -33,7 +33,7 @@ from netconsole.collector._metrics import WorkerMetrics
 from netconsole.collector._sockets import open_udp, rmem_max
 from netconsole.collector._spool import quarantine_for, replay_spool, spool_dir_for, spool_files
 from netconsole.collector._worker import Worker
-from netconsole.store import SQLiteStore, default_db_path, open_store
+from netconsole.store import RecordSink, open_store
 
 
 class ListenError(RuntimeError):
@@ -78,31 +78,48 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
     if cfg.http:  # bound before the database exists: a taken port creates nothing
         host, port = parse_hostport(cfg.http)
         try:
-            api = ApiServer(host, port, registry, cfg.db, lambda: len(metrics.latest))
+            api = ApiServer(host, port, registry, cfg.store_target, lambda: len(metrics.latest))
         except OSError as exc:
             raise ListenError(f"cannot serve HTTP on {cfg.http}: {exc.strerror}") from None
+    web = None
+    if cfg.web:  # bound early too; Starlette is imported only when asked for
+        from netconsole.web import web_for_listen
+        host, port = parse_hostport(cfg.web)
+        try:
+            web = web_for_listen(host, port, cfg.db, cfg.silent_after, announce)
+        except OSError as exc:
+            if api is not None:
+                api.close()
+            raise ListenError(f"cannot serve the web view on {cfg.web}: {exc.strerror}"
+                              ) from None
     try:
         # Migrate once, before any worker opens the database; and store what an
         # earlier run spooled because its store could not write (collector/_spool.py).
-        with open_store(cfg.db) as store:
+        with open_store(cfg.store_target) as store:
             if store.path is not None and spool_files(store.path):
                 _replay(store, store.path, announce)
     except BaseException:
         if api is not None:
             api.close()
+        if web is not None:
+            web.close()
         raise
     if api is not None:
         api.start()
+    if web is not None:
+        web.start()
     where = ", ".join(f"udp [{a}]:{p}" if ":" in a else f"udp {a}:{p}"
                       for p in cfg.ports for a in cfg.bind)
     http = f"http://{cfg.http}/metrics" if cfg.http else "no HTTP"
+    if web is not None:
+        http += f"; web view {web.url}"
     try:
         if cfg.worker_count == 1:
             worker = Worker(cfg, report=lambda d: metrics.latest.__setitem__(0, d),
                             config_loader=config_loader)
             worker.open()
             worker.install_signals()
-            announce(f"listening on {where}; 1 worker; store {cfg.db or default_db_path()}; "
+            announce(f"listening on {where}; 1 worker; store {cfg.store_label}; "
                      f"{http}")
             worker.run()
             return worker.exit_status  # 1: records were lost, and it said how many
@@ -110,9 +127,11 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
     finally:
         if api is not None:
             api.close()
+        if web is not None:
+            web.close()
 
 
-def _replay(store: SQLiteStore, db: Path, announce: Callable[[str], None]) -> None:
+def _replay(store: RecordSink, db: Path, announce: Callable[[str], None]) -> None:
     done = replay_spool(store, db)
     if done.records:
         announce(f"stored {done.records} records an earlier run had spooled in "
@@ -248,7 +267,7 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                     ready.add(i)
                     if len(ready) == n:
                         announce(f"listening on {where}; {n} workers; store "
-                                 f"{cfg.db or default_db_path()}; {http}")
+                                 f"{cfg.store_label}; {http}")
                 else:
                     metrics.latest[i] = msg
             for i, p in list(procs.items()):

@@ -30,30 +30,39 @@ import json
 import os
 import select
 import signal
+import socket
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules, with_rules
-from netconsole.collector._budget import HOLD, Budgets
+from netconsole.collector._budget import BEHIND_FILL, HOLD, Budgets
 from netconsole.collector._config import ConfigError, ListenConfig, reloaded
 from netconsole.collector._express import Express
 from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
-from netconsole.collector._sockets import BatchReceiver, Bound, kernel_drops, open_udp
+from netconsole.collector._sockets import (
+    BatchReceiver,
+    Bound,
+    kernel_drops,
+    open_udp,
+    queue_state,
+)
 from netconsole.collector._spool import BatchWriter, Item
 from netconsole.incidents import DetectorConfig, Incident, IncidentTable, Output, Silence
 from netconsole.incidents._patterns import TRIGGER_BYTES
+from netconsole.outputs import Output as RecordOutput
+from netconsole.outputs import committed_batch, open_outputs
 from netconsole.records_json import record_to_json
 from netconsole.store import (
     PrebuiltRecords,
     RecordSink,
     Retention,
     Shed,
-    SQLiteStore,
     open_store,
     parse_duration,
     parse_size,
@@ -98,6 +107,7 @@ class Worker:
         # Datagrams shed per sender since the last batch (collector/_budget.py).
         self._shed: dict[Sender, int] = {}
         self._behind_until = 0.0  # budgets apply until then (the all-Python receive)
+        self._drops: dict[int, int] = {}  # socket fd -> the kernel's drop count last seen
         self.sockets: list[Bound] = []
         self.stopping = False
         self._reload = False
@@ -122,6 +132,8 @@ class Worker:
         self._rule_error: str | None = None
         # The C express lane (collector/_express.py), when built (set in `open`).
         self.express: Express | None = None
+        # --forward and --files (netconsole/outputs): fed each committed batch.
+        self.outputs: list[RecordOutput] = []
         self._apply_config(cfg)
 
     # -- setup ------------------------------------------------------------------------
@@ -141,9 +153,15 @@ class Worker:
                 max_age=parse_duration(self.cfg.retain) if self.cfg.retain else None,
                 max_bytes=parse_size(self.cfg.max_size) if self.cfg.max_size else None,
             )
-            self.sink = open_store(self.cfg.db, retention=retention,
+            self.sink = open_store(self.cfg.store_target, retention=retention,
                                    silent_after=self.cfg.silent_after)
         self._resume = self.sink.known_senders()
+        try:
+            self.outputs = open_outputs(self.cfg.forward, self.cfg.files)
+        except OSError as exc:
+            from netconsole.collector._supervisor import ListenError
+
+            raise ListenError(f"--files {self.cfg.files}: {exc.strerror or exc}") from None
         if express_available():
             self.express = Express(self.table, self.incidents, self.sink)
             self.table.before_evict = self.express.sync_all
@@ -242,6 +260,7 @@ class Worker:
         next_flush = time.time() + self.cfg.batch_interval
         next_report = time.time() + 1.0
         next_retention = time.time() + 5.0
+        purged = 0  # records deleted so far by a retention of several passes
         while not self.stopping:
             now = time.time()
             deadline = self.table.next_deadline()
@@ -298,6 +317,14 @@ class Worker:
                 else:
                     # A pass deletes a bounded number of rows; go on soon while more is due.
                     next_retention = now + (1.0 if done.more else RETENTION_EVERY)
+                    # A deletion of several passes (a first start with --retain on a
+                    # large store) says how far it got; the routine pass says nothing.
+                    if done.more or purged:
+                        purged += done.records
+                        print(f"netconsole listen: retention: {purged} records deleted"
+                              + (", more to delete" if done.more else ", done"),
+                              file=sys.stderr)
+                        purged = 0 if not done.more else purged
         self.close()
 
     def _receive(self, receiver: BatchReceiver, local_port: int, now: float) -> None:
@@ -309,14 +336,14 @@ class Worker:
                 return
             taken += len(batch)
             c.datagrams += len(batch)
-            if len(batch) == receiver.batch:  # more was waiting
-                self._behind_until = now + HOLD
+            if len(batch) == receiver.batch and self._in_danger(receiver.sock):
+                self._behind_until = now + HOLD  # more waiting, and the socket in danger
             behind = now < self._behind_until
             for payload, host, port, truncated in batch:
                 c.bytes += len(payload)
                 self._ordinary(payload, host, port, truncated, local_port, now, behind)
         if now >= self._behind_until:
-            self.budgets.forget()
+            self.budgets.forget(now)
 
     def _ordinary(self, payload: bytes, host: str, port: int, truncated: bool,
                   local_port: int, now: float, behind: bool) -> Sender | None:
@@ -330,7 +357,9 @@ class Worker:
             self.counters.rejected["too_large"] += 1
             return None
         sender = Sender(host=host, port=port, local_port=local_port)
-        if behind and not self.budgets.admit(sender, now) and not self._crash(sender, payload):
+        budgets = self.budgets
+        if ((behind or budgets.noisy(sender, now)) and not budgets.admit(sender, now)
+                and not self._crash(sender, payload)):
             self._shed[sender] = self._shed.get(sender, 0) + 1
             self.counters.shed += 1
             return None
@@ -338,6 +367,14 @@ class Worker:
         if sender not in self._dirty:
             self._dirty[sender] = now
         return sender
+
+    def _in_danger(self, sock: socket.socket) -> bool:
+        """The socket's queue past BEHIND_FILL, or the kernel dropped on it since last time."""
+        state = queue_state(sock)
+        fd = sock.fileno()
+        dropped = state.drops != self._drops.get(fd, 0)
+        self._drops[fd] = state.drops
+        return dropped or state.fill > BEHIND_FILL
 
     def _crash(self, sender: Sender, payload: bytes) -> bool:
         """Never shed: a report's first line, and the rest of an open report."""
@@ -383,7 +420,7 @@ class Worker:
             c.shed += lane.shed
             lane.shed = 0
         if now >= rx.behind_until:
-            self.budgets.forget()
+            self.budgets.forget(now)
         touched = rx.touched()
         if touched:
             express.took(touched, now)
@@ -422,7 +459,8 @@ class Worker:
             return
         if writer is None:
             assert self.sink is not None
-            db = self.sink.path if isinstance(self.sink, SQLiteStore) else None
+            # The spool is named after the database (a ClickHouse store's `path` is local).
+            db: Path | None = getattr(self.sink, "path", None)
             writer = self._writer = BatchWriter(self.sink, self.counters, db=db,
                                                 piece=MAX_BATCH)
         # While records are held the states wait too: saved ahead of their
@@ -446,7 +484,7 @@ class Worker:
         if self.express is not None:
             prebuilt = sum(len(e.rows) for e in events if isinstance(e, PrebuiltRecords))
             c.express_records += prebuilt
-            if self._jsonl is not None or self._live is not None:
+            if self._jsonl is not None or self._live is not None or self.outputs:
                 outputs = self._with_records(events)
             else:
                 outputs = [e for e in events if not isinstance(e, PrebuiltRecords)]
@@ -471,6 +509,11 @@ class Worker:
             self._jsonl.flush()
         if self._live is not None:
             self._live.show(outputs)
+        if self.outputs:  # after the commit: what is forwarded or written was stored
+            assert self.sink is not None
+            batch = committed_batch(outputs, self.sink.committed_host)
+            for output in self.outputs:
+                output.deliver(batch)
 
     def _with_records(self, events: list[Item]) -> list[Output | Shed]:
         """The batch with each `PrebuiltRecords` replaced by its Records, to show."""
@@ -533,6 +576,8 @@ class Worker:
             self.alerts.close()
         if self.sink is not None:
             self.sink.close()
+        for output in self.outputs:  # each drains within a bounded time
+            output.close()
         self._send_report()
         for b in self.sockets:
             b.sock.close()
@@ -547,6 +592,8 @@ class Worker:
         c.buffered_bytes = self.table.buffered_bytes
         if self.alerts is not None:  # one worker: it alerts itself
             c.alert_outcomes = Counter(self.alerts.stats)
+        if self.outputs:
+            c.count_outputs({o.name: o.stats() for o in self.outputs})
         if self.report is not None:
             self.report({"worker": self.index, "pid": os.getpid(), **c.as_dict()})
 
@@ -555,6 +602,8 @@ class Worker:
         workers as the supervisor read and checked it) and the jsonl file
         reopened. A bad configuration is one line and the old one goes on;
         the old file is still reopened (a rotation must not wait for a fix)."""
+        for output in self.outputs:  # --files: what logrotate moved away is made again
+            output.reopen()
         cfg = self.cfg
         if self.config_loader is not None:
             try:

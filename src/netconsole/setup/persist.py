@@ -47,9 +47,9 @@ def systemd_unit(name: str, receiver: str, argv: Sequence[str]) -> str:
     return (
         f"{_WRITTEN_BY}: netconsole target {name} -> {receiver}.\n"
         "# At boot it resolves the next hop's MAC again and re-applies the target.\n"
-        "# No Documentation=: netconsole ships no man page yet (see `netconsole setup --help`).\n"
         "[Unit]\n"
         f"Description=netconsole target {name} towards {receiver}\n"
+        "Documentation=man:netconsole-setup(1) man:netconsole(1)\n"
         "Wants=network-online.target\n"
         "After=network-online.target sys-kernel-config.mount\n"
         "\n"

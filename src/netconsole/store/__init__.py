@@ -7,13 +7,14 @@ durability guarantee and retention.
 """
 
 from netconsole.store._codec import stored_to_json
-from netconsole.store._errors import StoreError
+from netconsole.store._errors import StoreError, StoreUnavailable
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
     HostInfo,
     HostStatus,
     IncidentGroup,
     PrebuiltRecords,
+    RecordFilter,
     Retention,
     RetentionResult,
     Shed,
@@ -43,6 +44,7 @@ __all__ = [
     "HostStatus",
     "IncidentGroup",
     "PrebuiltRecords",
+    "RecordFilter",
     "RecordQueries",
     "RecordSink",
     "Retention",
@@ -52,6 +54,7 @@ __all__ = [
     "Shed",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "StoredEvent",
     "StoredIncident",
     "StoredRecord",

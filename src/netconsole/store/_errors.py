@@ -8,3 +8,9 @@ class StoreError(Exception):
 
     The CLI turns it into `click.ClickException`; the message is meant for users.
     """
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot write now -- its server is down, overloaded or out of
+    reach -- while the data is fine: the receiver holds the batch and retries
+    (collector/_spool.py), never sets any of it aside."""

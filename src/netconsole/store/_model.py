@@ -138,6 +138,27 @@ class RetentionResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecordFilter:
+    """Record facts a query must match (`tail`, `search`, `export`); None: any.
+
+    `fields` are (key, value) pairs the record must all carry: any userdata,
+    sysdata or printk dictionary key, compared exactly.
+    """
+
+    cpu: int | None = None
+    task: str | None = None
+    msgid: int | None = None
+    release: str | None = None
+    boot: int | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return (self.cpu is None and self.task is None and self.msgid is None
+                and self.release is None and self.boot is None and not self.fields)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StoredIncident:
     """A row of `incidents`: one crash report of one host (see docs/incidents.md).
 

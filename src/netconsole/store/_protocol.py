@@ -14,6 +14,7 @@ from netconsole.incidents import Output
 from netconsole.store._model import (
     HostInfo,
     PrebuiltRecords,
+    RecordFilter,
     RetentionResult,
     Shed,
     StoredEvent,
@@ -84,6 +85,7 @@ class RecordQueries(Protocol):
         grep: str | None = None,
         limit: int = 100,
         after_id: int | None = None,
+        match: RecordFilter | None = None,
     ) -> list[StoredRecord]: ...
 
     def search(
@@ -94,6 +96,7 @@ class RecordQueries(Protocol):
         since: float | None = None,
         limit: int = 100,
         fts_syntax: bool = False,
+        match: RecordFilter | None = None,
     ) -> list[StoredRecord]: ...
 
     def export(
@@ -104,6 +107,7 @@ class RecordQueries(Protocol):
         until: float | None = None,
         after_id: int = 0,
         chunk: int = 1000,
+        match: RecordFilter | None = None,
     ) -> Iterator[StoredRecord]: ...
 
     def hosts(self, *, now: float, silent_after: float | None = None) -> list[HostInfo]: ...

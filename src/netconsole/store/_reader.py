@@ -15,14 +15,15 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
-from netconsole.store._codec import RECORD_COLUMNS, row_to_stored
+from netconsole.store._codec import RECORD_COLUMNS, _quote, row_to_stored
 from netconsole.store._errors import StoreError
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
     HostInfo,
     IncidentGroup,
+    RecordFilter,
     StoredEvent,
     StoredIncident,
     StoredRecord,
@@ -30,6 +31,10 @@ from netconsole.store._model import (
 from netconsole.store._paths import default_db_path
 from netconsole.store._schema import LATEST
 from netconsole.stream.events import Sender
+
+if TYPE_CHECKING:
+    from netconsole.store._protocol import RecordQueries
+    from netconsole.store.clickhouse import ClickHouseReader
 
 _FROM_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
 
@@ -93,6 +98,37 @@ def fts_query(text: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
+def _field_clause(key: str, value: str) -> tuple[str, list[Any]]:
+    """A record has the field `key` with `value` (any of its pairs of that key).
+
+    `instr` on the key as the writer spells it in JSON rules most rows out
+    cheaply; json_extract decides exactly (a key may appear more than once).
+    """
+    sql = (
+        "(instr(r.fields, ?) > 0 AND EXISTS (SELECT 1 FROM json_each(r.fields) j"
+        " WHERE json_extract(j.value, '$[0]') = ? AND json_extract(j.value, '$[1]') = ?))"
+    )
+    return sql, [_quote(key), key, value]
+
+
+def _match_clauses(match: RecordFilter, where: list[str], params: list[Any]) -> None:
+    """The WHERE clauses of a RecordFilter, appended to `where` and `params`."""
+    for column, value in (("r.cpu", match.cpu), ("r.taskname", match.task),
+                          ("r.msgid", match.msgid), ("r.boot", match.boot)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if match.release is not None:
+        # The release prefix (6.6+), else the release= sysdata (Record.kernel_release).
+        clause, values = _field_clause("release", match.release)
+        where.append(f"(r.release = ? OR (r.release IS NULL AND {clause}))")
+        params.extend([match.release, *values])
+    for key, value in match.fields:
+        clause, values = _field_clause(key, value)
+        where.append(clause)
+        params.extend(values)
+
+
 @functools.lru_cache(maxsize=32)
 def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -144,10 +180,13 @@ class SQLiteReader:
         until: float | None = None,
         level: int | None = None,
         grep: str | None = None,
+        match: RecordFilter | None = None,
     ) -> tuple[list[str], list[Any]] | None:
         """WHERE clauses and parameters; None when the host matches nothing."""
         where: list[str] = []
         params: list[Any] = []
+        if match is not None:
+            _match_clauses(match, where, params)
         if host is not None:
             ids = self._host_ids(host)
             if not ids:
@@ -196,6 +235,7 @@ class SQLiteReader:
         grep: str | None = None,
         limit: int = 100,
         after_id: int | None = None,
+        match: RecordFilter | None = None,
     ) -> list[StoredRecord]:
         """Records matching the filters, oldest first.
 
@@ -207,8 +247,9 @@ class SQLiteReader:
             level: this printk level and more severe (0 emerg … 7 debug).
             since: unix time; records received at or after it.
             grep: a Python regular expression searched in the text.
+            match: the record facts to match (cpu, task, msgid, release, boot, fields).
         """
-        filters = self._filters(host=host, since=since, level=level, grep=grep)
+        filters = self._filters(host=host, since=since, level=level, grep=grep, match=match)
         if filters is None:
             return []
         where, params = filters
@@ -229,18 +270,22 @@ class SQLiteReader:
         since: float | None = None,
         limit: int = 100,
         fts_syntax: bool = False,
+        match: RecordFilter | None = None,
     ) -> list[StoredRecord]:
-        """The newest `limit` records whose text matches, oldest first.
+        """The newest `limit` records whose text or field values match, oldest first.
 
         Args:
-            query: words that must all appear (each matched as written), or,
-                with `fts_syntax`, an FTS5 query (`"link down" OR oom*`).
+            query: words that must all appear, in the text or in the values of
+                the userdata and printk dictionary (each matched as written), or,
+                with `fts_syntax`, an FTS5 query (`"link down" OR oom*`; the
+                columns are `text` and `fields`).
+            match: the record facts to match besides (cpu, task, … as `tail`).
 
         Raises:
             StoreError: an empty query, or an FTS5 syntax error.
         """
-        match = query if fts_syntax else fts_query(query)
-        filters = self._filters(host=host, since=since)
+        fts = query if fts_syntax else fts_query(query)
+        filters = self._filters(host=host, since=since, match=match)
         if filters is None:
             return []
         where, params = filters
@@ -251,7 +296,7 @@ class SQLiteReader:
             + "".join(" AND " + clause for clause in where)
             + " ORDER BY r.id DESC LIMIT ?"
         )
-        return self._records(sql, [match, *params, limit])[::-1]
+        return self._records(sql, [fts, *params, limit])[::-1]
 
     def export(
         self,
@@ -261,13 +306,14 @@ class SQLiteReader:
         until: float | None = None,
         after_id: int = 0,
         chunk: int = 1000,
+        match: RecordFilter | None = None,
     ) -> Iterator[StoredRecord]:
         """Every matching record, oldest first, read `chunk` rows at a time.
 
         Each chunk is its own read transaction, so a long export does not pin
         the WAL (which would stop checkpoints and let the `-wal` file grow).
         """
-        filters = self._filters(host=host, since=since, until=until)
+        filters = self._filters(host=host, since=since, until=until, match=match)
         if filters is None:
             return
         where, params = filters
@@ -455,16 +501,33 @@ class SQLiteReader:
         return self.conn.execute(sql, params).fetchone() is not None
 
 
+@overload
+def open_reader(
+    path: Path | None = None, *, silent_after: float = DEFAULT_SILENT_AFTER
+) -> SQLiteReader: ...
+
+
+@overload
+def open_reader(
+    path: str, *, silent_after: float = DEFAULT_SILENT_AFTER
+) -> SQLiteReader | ClickHouseReader: ...
+
+
 def open_reader(
     path: Path | str | None = None, *, silent_after: float = DEFAULT_SILENT_AFTER
-) -> SQLiteReader:
-    """Open the database read-only (`mode=ro`) for queries.
+) -> SQLiteReader | ClickHouseReader:
+    """Open the database read-only (`mode=ro`) for queries (or, given a
+    `clickhouse://` URL, the ClickHouse store's queries: store/clickhouse).
 
     Raises:
         StoreError: no database at `path` (nothing has been received yet), or
             its schema is older (start `netconsole listen` once to migrate) or
             newer than this netconsole.
     """
+    if isinstance(path, str) and path.startswith("clickhouse://"):
+        from netconsole.store.clickhouse import open_clickhouse_reader, parse_url
+
+        return open_clickhouse_reader(parse_url(path), silent_after=silent_after)
     resolved = Path(path) if path is not None else default_db_path()
     if not resolved.is_file():
         raise StoreError(
@@ -489,7 +552,7 @@ def open_reader(
 
 
 def follow(
-    reader: SQLiteReader,
+    reader: RecordQueries,
     *,
     after_id: int,
     interval: float = 0.5,
@@ -498,6 +561,7 @@ def follow(
     level: int | None = None,
     grep: str | None = None,
     batch: int = 1000,
+    match: RecordFilter | None = None,
 ) -> Iterator[StoredRecord]:
     """Records stored after `after_id`, as they arrive; never returns.
 
@@ -508,7 +572,8 @@ def follow(
     """
     last = after_id
     while True:
-        batch_records = reader.tail(host=host, level=level, grep=grep, limit=batch, after_id=last)
+        batch_records = reader.tail(host=host, level=level, grep=grep, limit=batch,
+                                    after_id=last, match=match)
         yield from batch_records
         if batch_records:
             last = batch_records[-1].id

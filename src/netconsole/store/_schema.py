@@ -247,6 +247,65 @@ def m005_shed_and_previous_boot(conn: sqlite3.Connection) -> None:
     )
 
 
+_SYSDATA = ("cpu", "taskname", "release", "msgid")
+FTS_FIELD_VALUES = (
+    "CASE WHEN {fields} IS NULL"
+    + "".join(f" OR substr({{fields}}, 1, {len(key) + 6}) = '[[\"{key}\", '" for key in _SYSDATA)
+    + " THEN NULL ELSE ("
+    "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i"
+    " WHERE n + 1 < json_array_length({fields}))"
+    " SELECT group_concat(json_extract({fields}, '$[' || n || '][1]'), ' ') FROM i"
+    " WHERE json_extract({fields}, '$[' || n || '][0]') NOT IN ("
+    + ", ".join(f"'{key}'" for key in _SYSDATA) + ")) END"
+)
+"""SQL for the text FTS indexes of a record's fields: the values of its userdata and
+printk dictionary, space-separated. Sysdata (cpu, taskname, release, msgid) is left
+out: each has a filter of its own, and indexing it would cost every record of a
+kernel that sends it (it comes last on the wire, so fields that start with it are
+sysdata only and cost a comparison). A recursive CTE rather than json_each: FTS5's
+`rebuild` refuses a content view that calls a table-valued function."""
+
+
+@migration
+def m006_fts_field_values(conn: sqlite3.Connection) -> None:
+    """`search` finds field values too (userdata such as `rack=b12`, the printk
+    dictionary), not only the text: records_fts gets a second
+    column, `fields`, made of the values of `records.fields` but sysdata
+    (FTS_FIELD_VALUES; keys are left out, or a search for "rack" would match
+    every record of a host with that userdata).
+
+    The FTS table's external content becomes the view `records_fts_source`,
+    which computes that column, so that the delete and update triggers and
+    every read and `rebuild` give FTS exactly what the writer indexed. The
+    index is rebuilt from the rows a v5 database holds.
+    """
+    values = FTS_FIELD_VALUES.format(fields="records.fields")
+    old = FTS_FIELD_VALUES.format(fields="old.fields")
+    new = FTS_FIELD_VALUES.format(fields="new.fields")
+    _script(
+        conn,
+        f"""
+        DROP TRIGGER records_fts_delete;
+        DROP TRIGGER records_fts_update;
+        DROP TABLE records_fts;
+        CREATE VIEW records_fts_source AS SELECT id, text, {values} AS fields FROM records;
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            text, fields, content='records_fts_source', content_rowid='id'
+        );
+        CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
+            INSERT INTO records_fts (records_fts, rowid, text, fields)
+                VALUES ('delete', old.id, old.text, {old});
+        END;
+        CREATE TRIGGER records_fts_update AFTER UPDATE OF text, fields ON records BEGIN
+            INSERT INTO records_fts (records_fts, rowid, text, fields)
+                VALUES ('delete', old.id, old.text, {old});
+            INSERT INTO records_fts (rowid, text, fields) VALUES (new.id, new.text, {new});
+        END;
+        INSERT INTO records_fts (records_fts) VALUES ('rebuild');
+        """,
+    )
+
+
 LATEST = len(MIGRATIONS)
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from netconsole.incidents import Incident, IncidentEvent, Phase, Silence
 from netconsole.store._codec import (
@@ -66,6 +66,9 @@ from netconsole.stream.events import (
     Rejected,
     Sender,
 )
+
+if TYPE_CHECKING:
+    from netconsole.store.clickhouse import ClickHouseStore
 
 Durability = Literal["process", "power"]
 
@@ -635,7 +638,8 @@ class SQLiteStore:
         if run:
             conn.executemany(INSERT_RECORD, run)
         conn.execute(
-            "INSERT INTO records_fts (rowid, text) SELECT id, text FROM records WHERE id > ?",
+            "INSERT INTO records_fts (rowid, text, fields)"
+            " SELECT id, text, fields FROM records_fts_source WHERE id > ?",  # m006
             (before,),
         )
         return ids
@@ -860,18 +864,34 @@ class SQLiteStore:
         self.close()
 
 
+@overload
+def open_store(
+    path: Path | None = None, *, retention: Retention | None = None,
+    durability: Durability = "process", silent_after: float = DEFAULT_SILENT_AFTER,
+) -> SQLiteStore: ...
+
+
+@overload
+def open_store(
+    path: str, *, retention: Retention | None = None, durability: Durability = "process",
+    silent_after: float = DEFAULT_SILENT_AFTER,
+) -> SQLiteStore | ClickHouseStore: ...
+
+
 def open_store(
     path: Path | str | None = None,
     *,
     retention: Retention | None = None,
     durability: Durability = "process",
     silent_after: float = DEFAULT_SILENT_AFTER,
-) -> SQLiteStore:
+) -> SQLiteStore | ClickHouseStore:
     """Open (creating and migrating as needed) the database for writing.
 
     Args:
         path: the database file; None for the default (`default_db_path()`),
-            `":memory:"` for a private in-memory store (tests).
+            `":memory:"` for a private in-memory store (tests); or a
+            `clickhouse://HOST:PORT/DATABASE[?cluster=NAME]` URL for the
+            ClickHouse store (store/clickhouse; `durability` is the servers').
         retention: what `enforce_retention` keeps.
         durability: `"process"` (WAL, synchronous=NORMAL: survives `kill -9`,
             may lose the last batches on power loss) or `"power"`
@@ -881,6 +901,11 @@ def open_store(
     Raises:
         StoreError: the file is not a database, or its schema is newer.
     """
+    if isinstance(path, str) and path.startswith("clickhouse://"):
+        from netconsole.store.clickhouse import open_clickhouse_store, parse_url
+
+        return open_clickhouse_store(parse_url(path), retention=retention,
+                                     silent_after=silent_after)
     memory = str(path) == ":memory:"
     resolved: Path | None = None
     if not memory:

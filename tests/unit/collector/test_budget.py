@@ -34,7 +34,7 @@ def test_memory_is_bounded_by_senders_tracked() -> None:
     for i in range(MAX_TRACKED + 10):
         b.admit(i, 0.0)
     assert len(b) <= MAX_TRACKED
-    b.forget()
+    b.forget(1.0)
     assert len(b) == 0
 
 
@@ -51,3 +51,13 @@ def test_admitted_never_exceeds_burst_plus_rate_times_time(
     # and a sender sending slower than its rate is never refused
     slow = Budgets(rate=rate, burst=burst)
     assert all(slow.admit("s", i * 1.01 / rate) for i in range(len(gaps)))
+
+
+def test_a_sender_shed_lately_stays_under_its_budget_after_the_receiver_caught_up() -> None:
+    b = Budgets(rate=10.0, burst=2.0)
+    assert [b.admit("flood", 0.0) for _ in range(3)] == [True, True, False]
+    assert b.noisy("flood", 5.0) and not b.noisy("quiet", 5.0)
+    b.forget(5.0)  # caught up: the flood's bucket stays, it was shed lately
+    assert b.noisy("flood", 5.0)
+    b.forget(11.0)
+    assert len(b) == 0 and not b.noisy("flood", 11.0)

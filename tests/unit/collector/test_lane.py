@@ -262,3 +262,14 @@ def test_over_its_budget_while_behind_the_lane_sheds_in_order_and_moves_on(
     item = _step(receiver, 3.0)
     assert isinstance(item, list) and item[0][10] == "kept"
     assert lane.shed == 0
+
+
+def test_the_c_constants_are_the_python_ones() -> None:
+    """Nothing copied by hand: what C fixes at build time, Python checks here."""
+    from netconsole.collector import _sockets
+    from netconsole.stream import _sender
+
+    assert _lane is not None
+    assert _lane.DATAGRAM_MAX == _sockets.DATAGRAM_MAX
+    # msgids the Python path accounts are exactly those C can hold (MAX_DIGITS).
+    assert _sender._MSGID_ACCOUNTED == 10 ** _lane.MAX_DIGITS

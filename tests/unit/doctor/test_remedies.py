@@ -264,7 +264,7 @@ def test_np_shim_files_match_the_docs() -> None:
 
 def test_np_shim_is_package_data() -> None:
     text = (ROOT / "pyproject.toml").read_text()
-    m = re.search(r"^netconsole = \[(.*?)\]", text, re.M)
+    m = re.search(r"^netconsole = \[(.*?)\]", text, re.M | re.S)
     assert m is not None and '"data/np_shim/*"' in m.group(1)
 
 

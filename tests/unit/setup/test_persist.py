@@ -201,17 +201,20 @@ def _documentation(unit: str) -> list[str]:
 
 
 def test_units_document_only_what_exists() -> None:
-    """Documentation= may name a man page only once netconsole ships one, and a web
-    page only under a URL pyproject.toml declares (systemctl help opens them)."""
+    """Every unit's Documentation= names netconsole(1), and each man page it names
+    is shipped (man/PAGE.SECTION, installed to share/man); a web page only under a
+    URL pyproject.toml declares (systemctl help opens them)."""
     top = Path(__file__).parents[3]
     project = tomllib.loads((top / "pyproject.toml").read_text())["project"]
     urls = tuple(project.get("urls", {}).values())
-    man = {p.name.split(".")[0] for p in top.glob("man/*.[1-8]")}
     units = {p.name: p.read_text() for p in (top / "contrib").glob("*.service")}
     units["generated"] = systemd_unit("fleet", "192.0.2.10:6666", ["netconsole", "setup"])
     for name, text in units.items():
-        for uri in _documentation(text):
+        uris = _documentation(text)
+        assert "man:netconsole(1)" in uris, name
+        for uri in uris:
             if uri.startswith("man:"):
-                assert uri.removeprefix("man:").split("(")[0] in man, (name, uri)
+                page, _, section = uri.removeprefix("man:").rstrip(")").partition("(")
+                assert (top / "man" / f"{page}.{section}").is_file(), (name, uri)
             else:
                 assert uri.startswith(urls) if urls else False, (name, uri)

@@ -1,0 +1,39 @@
+"""The web view: the fleet, a host's timeline, incidents, the live tail and search,
+in a browser. Served by `netconsole web`, or by `netconsole listen --web`.
+
+See docs/web.md; the pages and their security are described in `web/app.py`.
+"""
+
+from netconsole.web._server import (
+    DEFAULT_PORT,
+    WebServer,
+    exposure_warnings,
+    is_loopback,
+    web_for_listen,
+)
+from netconsole.web.app import (
+    CSP,
+    TOKEN_ENV,
+    Source,
+    SQLiteSource,
+    WebConfig,
+    WebReader,
+    create_app,
+    sqlite_source,
+)
+
+__all__ = [
+    "CSP",
+    "DEFAULT_PORT",
+    "TOKEN_ENV",
+    "SQLiteSource",
+    "Source",
+    "WebConfig",
+    "WebReader",
+    "WebServer",
+    "create_app",
+    "exposure_warnings",
+    "is_loopback",
+    "sqlite_source",
+    "web_for_listen",
+]

@@ -1,0 +1,194 @@
+"""The web view's tests: a real `netconsole listen --web` fed real kernel captures and
+hostile records over loopback, and Debian's Chromium driven by Selenium.
+
+One receiver and one browser serve the whole module set (session scope): the
+replay is what takes time. Every page a test opens is saved as a screenshot in
+docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netconsole.wire import OutgoingRecord, encode_extended
+from tests.helpers import capture, udp_payloads
+from tests.integration.listen_harness import FakeHost, Listener, free_tcp_port
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+CRASH = capture("6.12.117+deb12-amd64", "crash")
+PANIC = capture("6.12.117+deb12-amd64", "panic")
+SYSDATA = capture("7.2.13+deb14-amd64", "sysdata")
+EXTENDED = capture("7.2.13+deb14-amd64", "extended")
+
+# What hostile senders write, each setting a flag if it ever runs.
+HOSTILE_NAME = "<img src=x onerror=\"window.__pwned='hostname'\">"
+HOSTILE_TEXTS = (
+    "<script>window.__pwned='text'</script>",
+    "\"><img src=x onerror=\"window.__pwned='attribute'\">",
+    "'><svg onload=alert('svg')></svg><iframe src=javascript:alert(1)>",
+    "</td></tr></table><script src=/static/x.js></script>{{7*7}} ${7*7}",
+    "\x1b[31mred\x1b[0m \u202egnp.exe",
+)
+HOSTILE_RELEASE = "\"><script>window.__pwned='release'</script>"
+HOSTILE_USERDATA = "<b onmouseover=\"window.__pwned='userdata'\">rack</b>"
+HOSTILE_WARN = (
+    "------------[ cut here ]------------",
+    "WARNING: CPU: 0 PID: 1 at <img src=x onerror=alert('incident')> evil_fn+0x1/0x2",
+    "Call Trace:",
+    " <TASK>",
+    " <script>window.__pwned='frame'</script>+0x1/0x2",
+    " evil_fn+0x10/0x20",
+    " </TASK>",
+    "---[ end trace 0000000000000000 ]---",
+)
+
+
+@dataclass
+class Site:
+    """The receiver serving the web view, and who sent what."""
+
+    listener: Listener
+    base: str
+    crash_host: str  # replayed crash.pcap: a WARN, an oops and a panic
+    panic_host: str  # replayed panic.pcap
+    sysdata_host: str  # 7.2's sysdata capture: userdata, cpu, taskname
+    lossy_host: str  # 7.2's extended capture, with a loss gap, then again (a reboot)
+    hostile_host: FakeHost
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
+        request = urllib.request.Request(self.url(path), headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                return reply.status, reply.headers, reply.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read()
+
+    def send(self, text: str, *, level: int = 4, name: str = HOSTILE_NAME,
+             release: str | None = HOSTILE_RELEASE) -> None:
+        """One extended record from the hostile sender."""
+        host = self.hostile_host
+        host.seq += 1
+        record = OutgoingRecord(
+            facility=0, level=level, seq=host.seq, ts_usec=5_000_000 + host.seq * 1000,
+            text=text.encode(), release=release,
+            userdata=((b"hostname", name.encode()), (b"rack", HOSTILE_USERDATA.encode())))
+        host.send(encode_extended(record), self.listener.port)
+
+
+def _replay(host: FakeHost, port: int, payloads: list[bytes]) -> int:
+    for n, payload in enumerate(payloads, start=1):
+        host.sock.sendto(payload, ("127.0.0.1", port))
+        if n % 100 == 0:
+            time.sleep(0.005)  # the kernel's own pace, well under the socket buffer
+    return len(payloads)
+
+
+def _stored(lis: Listener) -> float:
+    return lis.metrics().get("netconsole_stored_records_total", 0)
+
+
+def _settle(lis: Listener, at_least: int, timeout: float = 60) -> None:
+    """Wait until at least `at_least` records are stored and no more arrive."""
+    deadline = time.monotonic() + timeout
+    last, since = -1.0, time.monotonic()
+    while True:
+        now = _stored(lis)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now >= at_least and time.monotonic() - since > 0.7:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {now} records stored")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("web")
+    web_port = free_tcp_port()
+    lis = Listener(tmp, "--web", f"127.0.0.1:{web_port}")
+    senders = [FakeHost("127.0.0.2"), FakeHost("127.0.0.3"), FakeHost("127.0.0.4"),
+               FakeHost("127.0.0.5")]
+    hostile = FakeHost("127.0.0.9")
+    try:
+        crash, sysdata, panic, lossy = senders
+        sent = _replay(crash, lis.port, [p for *_, p in udp_payloads(CRASH)])
+        sent += _replay(sysdata, lis.port,
+                        [p for *_, dport, p in udp_payloads(SYSDATA) if dport == 6666])
+        sent += _replay(panic, lis.port, [p for *_, p in udp_payloads(PANIC)])
+        extended = [p for *_, p in udp_payloads(EXTENDED)]
+        # A loss gap in the middle, then the same boot log again: a reboot.
+        sent += _replay(lossy, lis.port, extended[:150] + extended[160:])
+        _settle(lis, 1500)
+        time.sleep(1.2)  # the second boot comes after a pause, as a real one would
+        sent += _replay(lossy, lis.port, extended)
+        site = Site(listener=lis, base=f"http://127.0.0.1:{web_port}", crash_host="127.0.0.2",
+                    panic_host="127.0.0.4", sysdata_host="127.0.0.3", lossy_host="127.0.0.5",
+                    hostile_host=hostile)
+        for text in HOSTILE_TEXTS:
+            site.send(text)
+        for line in HOSTILE_WARN:
+            site.send(line)
+        _settle(lis, sent * 9 // 10)
+        yield site
+    finally:
+        for host in [*senders, hostile]:
+            host.close()
+        assert lis.stop() == 0, lis.stderr
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's headless Chromium through its ChromeDriver, with a fresh profile."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                f"--user-data-dir={profile}", "--window-size=1280,860", "--lang=en-US"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: download nothing
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def screenshot(driver: Any, name: str) -> Path:
+    """Save what the browser shows as docs/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def console_problems(driver: Any) -> list[str]:
+    """Browser console errors since the last call, but for HTTP statuses (a 400 or
+    404 page is one): a Content-Security-Policy violation would mean markup from
+    a sender reached the page as markup, a script error that ours broke."""
+    return [json.dumps(e) for e in driver.get_log("browser")
+            if e.get("level") == "SEVERE" and e.get("source") != "network"]
