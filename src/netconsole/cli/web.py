@@ -41,7 +41,10 @@ def web(bind: str, port: int, token: str | None, silent_after: float, db: Path |
 
         NETCONSOLE_WEB_TOKEN=$(openssl rand -hex 16) netconsole web --bind 0.0.0.0
     """
-    from netconsole.web import WebServer, exposure_warnings, sqlite_source
+    try:
+        from netconsole.web import WebServer, exposure_warnings, sqlite_source
+    except ImportError as exc:  # the `web` extra is not installed
+        raise click.ClickException(str(exc)) from None
 
     if token is not None and not token.strip():
         raise click.BadParameter("an empty token protects nothing", param_hint="--token")

@@ -83,7 +83,12 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
             raise ListenError(f"cannot serve HTTP on {cfg.http}: {exc.strerror}") from None
     web = None
     if cfg.web:  # bound early too; Starlette is imported only when asked for
-        from netconsole.web import web_for_listen
+        try:
+            from netconsole.web import web_for_listen
+        except ImportError as exc:
+            if api is not None:
+                api.close()
+            raise ListenError(str(exc)) from None
         host, port = parse_hostport(cfg.web)
         try:
             web = web_for_listen(host, port, cfg.db, cfg.silent_after, announce)

@@ -4,6 +4,13 @@ in a browser. Served by `netconsole web`, or by `netconsole listen --web`.
 See docs/web.md; the pages and their security are described in `web/app.py`.
 """
 
+try:  # the `web` extra: not among the receiver's own dependencies
+    import jinja2  # noqa: F401
+    import starlette  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as exc:
+    raise ImportError(f"the web view needs {exc.name}: pip install 'netconsole[web]'") from None
+
 from netconsole.web._server import (
     DEFAULT_PORT,
     WebServer,
