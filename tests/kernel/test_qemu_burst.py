@@ -56,7 +56,10 @@ def _until_marker(records: list[Record]) -> list[Record]:
 def test_burst_every_datagram_the_nic_sent_arrived(burst_run: Run) -> None:
     sent = tx_packets(burst_run.boot.lab_text)
     check_nic_count(sent, len(burst_run.datagrams), targets=len(burst_run.ports))
-    assert len(burst_run.datagrams) > 2 * 20_000 * 0.5
+    # The burst happened: at least a quarter of the 2 x 20,000 datagrams. 6.12's legacy
+    # console drops what it cannot print in time (more of it on a loaded host: 39 % sent
+    # once in CI); the accounting tests below check that every drop is counted.
+    assert len(burst_run.datagrams) > 2 * 20_000 * 0.25
 
 
 def test_burst_extended_accounts_every_seq(burst_run: Run) -> None:

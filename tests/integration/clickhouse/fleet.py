@@ -93,11 +93,11 @@ def odd_events(at: float) -> list[Output | Shed]:
     ]
 
 
-def fleet_senders(copies: int) -> Iterator[tuple[str, list[bytes]]]:
+def fleet_senders(copies: int, net: int) -> Iterator[tuple[str, list[bytes]]]:
     """(source address, datagrams) of each host: every scenario's datagrams to port
-    6666 (a stream of its own), on `copies` hosts each, 127.0.<copy>.<scenario>."""
+    6666 (a stream of its own), on `copies` hosts each, 127.<net>.<copy>.<scenario>."""
     for i, (kernel, scenario) in enumerate(SCENARIOS):
         payloads = [p for _, _, _, dport, p in udp_payloads(capture(kernel, scenario))
                     if dport == 6666]
         for c in range(copies):
-            yield f"127.0.{10 + c}.{10 + i}", payloads
+            yield f"127.{net}.{10 + c}.{10 + i}", payloads

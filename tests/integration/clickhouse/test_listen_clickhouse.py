@@ -9,6 +9,7 @@ write to two ClickHouse servers, the two shards of one cluster.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -30,6 +31,9 @@ from tests.integration.clickhouse.server import Cluster
 from tests.integration.listen_harness import Listener
 
 RECEIVERS = ("127.0.0.1", "127.0.0.2")
+NET = 20 + os.getpid() % 200
+"""The second octet of the senders' loopback addresses (their ports are fixed,
+as netconsole's): another test run on the machine uses others."""
 ARGS = ("--sender-budget", "0")  # nothing shed: both runs must store the same
 
 
@@ -73,7 +77,7 @@ def _settled(listeners: list[Listener], timeout: float = 60) -> int:
 def _send(port: int, copies: int) -> int:
     """Every fleet host's datagrams, hosts split over the two receivers, interleaved."""
     hosts = []
-    for i, (address, payloads) in enumerate(fleet_senders(copies)):
+    for i, (address, payloads) in enumerate(fleet_senders(copies, NET)):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((address, 6665))
         hosts.append((sock, RECEIVERS[i % 2], iter(payloads)))
@@ -138,14 +142,14 @@ def _answers(target: str) -> dict[str, Any]:
         "hosts": _plain(_cli("hosts", "--json", "--db", target)),
         "machines": _plain(_cli("hosts", "--machines", "--json", "--db", target)),
         "tail": _by_host(_cli("tail", "-n", "100000", "--json", "--db", target)),
-        "tail-host": _plain(_cli("tail", "-n", "40", "--host", "127.0.11.12", "--json",
+        "tail-host": _plain(_cli("tail", "-n", "40", "--host", f"127.{NET}.11.12", "--json",
                                  "--db", target)),
         "tail-level": _by_host(_cli("tail", "-n", "100000", "--level", "err", "--json",
                                     "--db", target)),
         "export": _by_host(_cli("export", "--db", target)),
         "search": _by_host(_cli("search", "Call", "Trace", "-n", "100000", "--json",
                                 "--db", target)),
-        "search-host": _plain(_cli("search", "labtrig", "--host", "127.0.10.11", "-n", "5",
+        "search-host": _plain(_cli("search", "labtrig", "--host", f"127.{NET}.10.11", "-n", "5",
                                    "--json", "--db", target)),
         # Groups as many are ordered by last time, which differs between two runs;
         # SQLite lists up to five host names in no particular order.
@@ -230,8 +234,8 @@ def test_a_host_moving_between_receivers_keeps_its_stream(clickhouse: Cluster,
     url = clickhouse.url()
     a, b = _receivers(tmp_path, port, store=url)
     lossless, lossy = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
-    lossless.bind(("127.0.0.77", 6665))
-    lossy.bind(("127.0.0.78", 6665))
+    lossless.bind((f"127.{NET}.0.77", 6665))
+    lossy.bind((f"127.{NET}.0.78", 6665))
     try:
         for sock in (lossless, lossy):
             for d in _records(1, 300):
@@ -247,26 +251,26 @@ def test_a_host_moving_between_receivers_keeps_its_stream(clickhouse: Cluster,
         lossless.close()
         lossy.close()
         _stop([a, b])
-    seqs, events = _stream(url, "127.0.0.77")
+    seqs, events = _stream(url, f"127.{NET}.0.77")
     assert seqs == list(range(1, 501))
     assert events == []
-    seqs, events = _stream(url, "127.0.0.78")
+    seqs, events = _stream(url, f"127.{NET}.0.78")
     assert seqs == [*range(1, 301), *range(302, 501)]
     assert [(e.kind, e.detail) for e in events] == [
         ("gap", {"gap": "seq", "first": 301, "count": 1})]
     with open_reader(url) as reader:
         hosts = {h.address: h for h in reader.hosts(now=time.time())}
     assert [(hosts[h].records, hosts[h].lost_seq, hosts[h].reboots, hosts[h].duplicates)
-            for h in ("127.0.0.77", "127.0.0.78")] == [(500, 0, 0, 0), (499, 1, 0, 0)]
+            for h in (f"127.{NET}.0.77", f"127.{NET}.0.78")] == [(500, 0, 0, 0), (499, 1, 0, 0)]
 
 
 class _Load:
-    """Hosts 127.0.<net>.1-8 each sending records 1..`per_host`, split over the
+    """Hosts 127.<NET>.<net>.1-8 each sending records 1..`per_host`, split over the
     two receivers, in a thread."""
 
     def __init__(self, port: int, net: int, per_host: int, hosts: int = 8) -> None:
         self.port, self.per_host = port, per_host
-        self.addresses = [f"127.0.{net}.{i + 1}" for i in range(hosts)]
+        self.addresses = [f"127.{NET}.{net}.{i + 1}" for i in range(hosts)]
         self.socks = []
         for address in self.addresses:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -385,7 +389,7 @@ def test_kill9_of_a_receiver_resumes_from_the_store(clickhouse: Cluster,
     store = url + f"&spool={home}"
     lis = Listener(home, "-b", RECEIVERS[0], port=port, store=store)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.88", 6665))
+    sock.bind((f"127.{NET}.0.88", 6665))
     try:
         for d in _records(1, 200):
             sock.sendto(d, (RECEIVERS[0], port))
@@ -398,7 +402,7 @@ def test_kill9_of_a_receiver_resumes_from_the_store(clickhouse: Cluster,
     finally:
         sock.close()
         lis.stop()
-    seqs, events = _stream(url, "127.0.0.88")
+    seqs, events = _stream(url, f"127.{NET}.0.88")
     assert seqs == [*range(1, 201), *range(202, 401)]
     # Resumed from the store: the stream knows 200 came last, invents nothing else.
     assert [(e.kind, e.detail) for e in events] == [
