@@ -118,14 +118,16 @@ class LoadGenerator:
 
 
 class Receiver:
-    def __init__(self, workers: int, tmp: Path) -> None:
+    def __init__(self, workers: int, tmp: Path, profile: str | None = None) -> None:
         self.port = free_udp_port()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.http = s.getsockname()[1]
         self.db = tmp / "bench.db"
+        # --profile: cProfile writes its stats when listen returns (SIGTERM)
+        python = [sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ())]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "netconsole", "listen", "--quiet", "--db", str(self.db),
+            [*python, "-m", "netconsole", "listen", "--quiet", "--db", str(self.db),
              "-p", str(self.port), "-w", str(workers), "--http", f"127.0.0.1:{self.http}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
             preexec_fn=_receiver_affinity)

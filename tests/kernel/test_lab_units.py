@@ -40,6 +40,14 @@ def test_parse_console_skips_firmware_and_keeps_kernel_lines() -> None:
     assert b"LAB: init start" in console.other
 
 
+def test_parse_console_cuts_firmware_output_ended_by_a_carriage_return() -> None:
+    """Seen in CI and locally, about one boot in five: the firmware's `ok` then `\\r`."""
+    raw = (b"Probing EDD (edd=off to disable)... ok\r[    0.000000] Linux version 7.2\r\n"
+           b"[    0.000000] Command line: console=ttyS0\r\n")
+    assert [line.text for line in parse_console(raw).lines] == [
+        b"Linux version 7.2", b"Command line: console=ttyS0"]
+
+
 def test_compare_counts_missing_and_extra_lines() -> None:
     console = [ConsoleLine(1, b"a"), ConsoleLine(2, b"b"), ConsoleLine(2, b"c")]
     result = compare(console, [_record(1, b"a"), _record(2, b"b\nc"), _record(3, b"x")])

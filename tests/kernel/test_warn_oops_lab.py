@@ -15,7 +15,7 @@ import functools
 from pathlib import Path
 
 import pytest
-from lab import Kernel, Lab, Run
+from lab import Kernel, Lab, Nic, Run
 from lab._build import build_module, kernel_headers
 from lab.scenarios import LABTRIG_DELAY_MS, warn_oops
 
@@ -35,7 +35,7 @@ def warn_oops_run(lab: Lab, kernel_612: Kernel) -> Run:
     ko = build_module(kdir, "labtrig", sources, lab.cache)
     return lab.run(kernel_612, "warn_oops",
                    functools.partial(warn_oops, labtrig=ko.read_bytes()),
-                   ports=2, timeout=180, listen={})
+                   ports=2, timeout=180, listen={}, nics=(Nic(model="e1000"),))
 
 
 def _by_port(run: Run) -> dict[int, list[StoredIncident]]:

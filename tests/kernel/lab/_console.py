@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 _LINE = re.compile(rb"^\[\s*(\d+)\.(\d{6})\] (.*)$", re.S)
 _DROPPED = re.compile(rb"\*\* (\d+) printk messages dropped \*\*")
-_ESCAPE_SEQ = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_FIRST_STAMP = re.compile(rb"\[\s*\d+\.\d{6}\] ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +53,16 @@ class Console:
 def parse_console(raw: bytes) -> Console:
     """Split a serial console log into kernel lines and the rest.
 
-    Before the first kernel line the firmware leaves terminal escape sequences
-    (`ESC[2J` ...) in front of `[    0.000000] Linux version`; they are cut.
+    Before the first kernel line the firmware leaves its own output on the same line,
+    in front of `[    0.000000] Linux version`: terminal escape sequences
+    (`ok ESC c ESC[?7l ESC[2J`) or just a carriage return (`ok\\r`); it is cut.
     """
     console = Console()
     seen_kernel = False
     for raw_line in raw.split(b"\n"):
         line = raw_line.removesuffix(b"\r")
-        if not seen_kernel and b"\x1b" in line:
-            line = _ESCAPE_SEQ.split(line)[-1]
+        if not seen_kernel and (stamp := _FIRST_STAMP.search(line)) is not None:
+            line = line[stamp.start():]
         m = _LINE.match(line)
         if m is None:
             dm = _DROPPED.search(line)
