@@ -10,7 +10,6 @@ accept the same units. Output helpers render `StoredRecord`s as rich lines
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,19 +22,17 @@ from rich.console import Console
 from rich.text import Text
 
 from netconsole._terminal import printable
+from netconsole.cli._json import emit_json
 from netconsole.store import (
     LEVEL_LABELS,
     RecordFilter,
-    Retention,
     SQLiteReader,
     StoredRecord,
     StoreError,
     default_db_path,
     open_reader,
-    parse_duration,
     parse_level,
     parse_since,
-    parse_size,
     stored_to_json,
 )
 
@@ -170,33 +167,9 @@ def no_match(*, as_json: bool) -> None:
     """Nothing matched: say so on stderr (`[]` on stdout with --json) and exit 1,
     as grep does, so that a script can tell."""
     if as_json:
-        click.echo("[]")
+        emit_json([])
     click.echo("no records match", err=True)
     raise click.exceptions.Exit(1)
-
-
-def retention_options(fn: F) -> F:
-    """`--retain DURATION` and `--max-size SIZE`, for the command that writes (listen).
-
-    They arrive as `retain` (seconds or None) and `max_size` (bytes or None);
-    `retention_from()` turns them into a `Retention`.
-    """
-    fn = click.option(
-        "--max-size",
-        metavar="SIZE",
-        callback=parsed_by(parse_size),
-        help="Delete the oldest records beyond this database size (500MB, 10GB, 1GiB).",
-    )(fn)
-    return click.option(
-        "--retain",
-        metavar="DURATION",
-        callback=parsed_by(parse_duration),
-        help="Delete records older than this (e.g. 30d).",
-    )(fn)
-
-
-def retention_from(retain: float | None, max_size: int | None) -> Retention:
-    return Retention(max_age=retain, max_bytes=max_size)
 
 
 @contextmanager
@@ -292,8 +265,7 @@ def print_records(
     """
     batch = list(records)
     if as_json:
-        for stored in batch:
-            click.echo(json.dumps(stored_to_json(stored), ensure_ascii=False))
+        emit_json(map(stored_to_json, batch), lines=True)
         return width
     width = max([width, *(len(_label(s)) for s in batch)])
     for stored in batch:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -14,6 +13,7 @@ import click
 
 from netconsole.capture import read_frames
 from netconsole.capture._decode import CaptureDecoder, DecodeSummary
+from netconsole.cli._json import json_line
 from netconsole.cli._progress import Ticker, progress
 from netconsole.records_json import event_to_json
 from netconsole.stream import Record
@@ -140,7 +140,7 @@ def _write(out: TextIO, evs: Iterable[Event], events: bool,
         if tick is not None and n % TICK_EVERY == 0:  # are not ours
             tick()
         if events or isinstance(ev, Record):
-            line = json.dumps(event_to_json(ev), ensure_ascii=False) + "\n"
+            line = json_line(event_to_json(ev)) + "\n"
             try:
                 out.write(line)
             except OSError as exc:
@@ -170,7 +170,7 @@ def _print_summary(s: DecodeSummary, how: str) -> None:
     if how == "none":
         return
     if how == "json":
-        click.echo(json.dumps(s.as_dict()), err=True)
+        click.echo(json_line(s.as_dict()), err=True)
         return
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected.items())) or "none"
     click.echo(

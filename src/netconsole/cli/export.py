@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import IO, Any
 
 import click
 
+from netconsole.cli._json import json_line
 from netconsole.cli._options import (
     db_option,
     host_option,
@@ -31,14 +31,14 @@ def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, list | dict | tuple):
-        return json.dumps(value, ensure_ascii=False)
+        return json_line(value)
     return value
 
 
 def write_jsonl(records: Iterator[StoredRecord], out: IO[str]) -> int:
     count = 0
     for stored in records:
-        out.write(json.dumps(stored_to_json(stored), ensure_ascii=False) + "\n")
+        out.write(json_line(stored_to_json(stored)) + "\n")
         count += 1
     return count
 

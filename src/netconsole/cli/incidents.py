@@ -8,7 +8,6 @@ same crash on 37 hosts"). All read the store `listen` writes.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from netconsole._terminal import printable, text
+from netconsole.cli._json import emit_json
 from netconsole.cli._options import (
     console,
     db_option,
@@ -39,8 +39,7 @@ def _emit(items: Sequence[Any], as_json: bool, empty: str,
           table: Callable[[], Any]) -> None:
     """A list as JSON for scripts, or as a rich table (built only when shown)."""
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(i) for i in items], indent=2,
-                              ensure_ascii=False))
+        emit_json([dataclasses.asdict(i) for i in items])
     elif not items:
         console().print(empty)
     else:
@@ -88,10 +87,6 @@ def top_table(groups: list[IncidentGroup], now: float) -> Table:
                       text(g.culprit or "-"), ago(g.last, now), Text(g.fingerprint),
                       str(g.latest_id))
     return table
-
-
-def _as_json(obj: Any) -> str:
-    return json.dumps(dataclasses.asdict(obj), indent=2, ensure_ascii=False)
 
 
 @click.group(invoke_without_command=True)
@@ -155,7 +150,7 @@ def show(ctx: click.Context, incident_id: int, db: Path | None, as_json: bool) -
     if inc is None:
         raise click.ClickException(f"no incident {incident_id}")
     if as_json:
-        click.echo(_as_json(inc))
+        emit_json(dataclasses.asdict(inc))
         return
     out = console()
     style = SEVERITY_STYLES.get(inc.severity, "")
@@ -233,8 +228,7 @@ def silences(ctx: click.Context, host: str | None, since: float | None, limit: i
     with reader_for(db) as reader:
         found = reader.events(host=host, since=since, kind="silence", limit=100_000)[-limit:]
     if as_json:
-        click.echo(json.dumps([dataclasses.asdict(e) for e in found], indent=2,
-                              ensure_ascii=False))
+        emit_json([dataclasses.asdict(e) for e in found])
         return
     out = console()
     if not found:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 
 import click
+
+from netconsole.cli._json import emit_json
 
 
 @click.command("send")
@@ -64,7 +65,7 @@ def send(text: str, via: str, level: int, to: str | None, source_port: int, as_j
         sys.exit(1)
     if as_json:
         data = dataclasses.asdict(sent) | {"via": sent.via.value}
-        click.echo(json.dumps(data))
+        emit_json(data)
     elif sent.to:
         click.echo(f"sent level {level} record to {sent.to} from {sent.source} "
                    f"({sent.datagrams} datagram(s), {sent.bytes} bytes)")

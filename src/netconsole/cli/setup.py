@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import sys
 from typing import Any
 
 import click
+
+from netconsole.cli._json import emit_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_SEEN, EXIT_UNCONFIRMED = 0, 1, 2, 3, 4
 
@@ -118,7 +119,7 @@ def _fail(exc: Exception, as_json: bool) -> None:
                         dmesg=list(exc.dmesg), state=exc.state)
         elif isinstance(exc, PlanError):
             data.update(error=exc.message, hint=exc.hint)
-        click.echo(json.dumps(data, indent=2))
+        emit_json(data)
     else:
         click.echo(f"setup: {exc}", err=True)
         if isinstance(exc, ApplyError):
@@ -195,17 +196,15 @@ def setup(receiver: str | None, name: str, dry_run: bool, persist: bool, boot_pa
         if status:
             rows = run_status(root)
             if as_json:
-                click.echo(json.dumps(jsonable(rows), indent=2))
+                emit_json(jsonable(rows))
             else:
                 _print_status(rows)
             sys.exit(EXIT_OK)
         if remove:
             done, gone = run_remove(remove, root)
             if as_json:
-                click.echo(json.dumps({"removed": remove, "done": list(done),
-                                       "files": list(gone.files),
-                                       "commands": list(gone.commands),
-                                       "notes": list(gone.notes)}, indent=2))
+                emit_json({"removed": remove, "done": list(done), "files": list(gone.files),
+                           "commands": list(gone.commands), "notes": list(gone.notes)})
             else:
                 for line in (*done, *(f"removed {f}" for f in gone.files), *gone.commands):
                     click.echo(line)
@@ -225,7 +224,7 @@ def setup(receiver: str | None, name: str, dry_run: bool, persist: bool, boot_pa
         _fail(exc, as_json)
         return
     if as_json:
-        click.echo(json.dumps(jsonable(report) | {"exit_code": report.exit_code}, indent=2))
+        emit_json(jsonable(report) | {"exit_code": report.exit_code})
     elif only_param:
         click.echo(report.boot_param)
         click.echo(f"# {report.boot_param_note}", err=True)

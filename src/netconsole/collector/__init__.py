@@ -8,7 +8,8 @@ from netconsole.collector._config import (
     load_toml,
     render_toml,
 )
-from netconsole.collector._supervisor import ListenError, check_ports, free_udp_port, serve
+from netconsole.collector._errors import ListenError
+from netconsole.collector._supervisor import check_ports, free_udp_port, serve
 from netconsole.collector._worker import Worker
 
 __all__ = [

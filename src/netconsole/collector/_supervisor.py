@@ -28,16 +28,13 @@ from prometheus_client.registry import CollectorRegistry
 
 from netconsole.alerts import RuleError, parse_rules, with_rules
 from netconsole.collector._config import ListenConfig, parse_hostport, reloaded
+from netconsole.collector._errors import ListenError
 from netconsole.collector._http import ApiServer
 from netconsole.collector._metrics import WorkerMetrics
 from netconsole.collector._sockets import open_udp, rmem_max
 from netconsole.collector._spool import quarantine_for, replay_spool, spool_dir_for, spool_files
 from netconsole.collector._worker import Worker
 from netconsole.store import RecordSink, open_store
-
-
-class ListenError(RuntimeError):
-    """`listen` cannot start; the message says why and what to do."""
 
 
 def check_ports(cfg: ListenConfig) -> list[str]:

@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules, with_rules
 from netconsole.collector._budget import BEHIND_FILL, HOLD, Budgets
 from netconsole.collector._config import ConfigError, ListenConfig, reloaded
+from netconsole.collector._errors import ListenError
 from netconsole.collector._express import Express
 from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
@@ -141,9 +142,6 @@ class Worker:
     def open(self) -> None:
         """Bind the sockets and open the store (before `run`, so errors surface early)."""
         if self._rule_error is not None:
-            # Imported here: the supervisor imports this module.
-            from netconsole.collector._supervisor import ListenError
-
             raise ListenError(self._rule_error)
         for port in self.cfg.ports:
             for addr in self.cfg.bind:
@@ -159,8 +157,6 @@ class Worker:
         try:
             self.outputs = open_outputs(self.cfg.forward, self.cfg.files)
         except OSError as exc:
-            from netconsole.collector._supervisor import ListenError
-
             raise ListenError(f"--files {self.cfg.files}: {exc.strerror or exc}") from None
         if express_available():
             self.express = Express(self.table, self.incidents, self.sink)
@@ -289,7 +285,7 @@ class Worker:
             events = self.table.events()
             if events and self.express is not None:
                 self.express.note_reboots(events)  # a reboot decided by a timer
-            self._pending.extend(self.incidents.process(events, now))
+            self._pending.extend(self.incidents.process(events, now, open_reports=False))
             incident_deadline = self.incidents.next_deadline()
             if incident_deadline is not None and incident_deadline <= now:
                 decided = self.incidents.expire(now)
@@ -409,7 +405,7 @@ class Worker:
                 continue  # rejected; a lane it had reopens with its next datagram
             events = self.table.events()
             if events:
-                pending.extend(self.incidents.process(events, now))
+                pending.extend(self.incidents.process(events, now, open_reports=False))
             express.note_reboots(events)
             express.settle(sender, key, lane)
         datagrams, size = rx.counts()
@@ -449,6 +445,7 @@ class Worker:
             counted = self.express.counted()
             if counted is not None:
                 self._pending.append(counted)
+        self._pending.extend(self.incidents.open_reports())  # once per batch, not per record
         if self._shed:  # one count per noisy sender and batch, not one event per datagram
             at = time.time()
             self._pending.extend(Shed(sender=s, at=at, count=n) for s, n in self._shed.items())
@@ -552,7 +549,8 @@ class Worker:
         if self.express is not None:
             self.express.sync_all()
         self.table.flush(now)
-        self._pending.extend(self.incidents.process(self.table.events(), now))
+        self._pending.extend(self.incidents.process(self.table.events(), now,
+                                                    open_reports=False))
         self._dirty = dict.fromkeys([*self._dirty, *self.table.streams], 0.0)  # all due now
         self.flush(final=True)
         lost_now = 0

@@ -234,7 +234,8 @@ class IncidentDetector:
         if report is None and found is None:
             return  # the common case: a line that neither starts nor continues a report
         pending_cut = report is not None and report.cut_here and not report.headline_seen
-        if found is not None and found[0].one_line and not pending_cut:
+        if (found is not None and found[0].one_line and not pending_cut
+                and (report is None or not report.ended_by(line))):
             self._coalesce(found[0], found[1], line, record, now, index)
             return
         if report is not None:
@@ -251,7 +252,7 @@ class IncidentDetector:
                     self._close(report, now, truncated=False)
                 return
             if action is Action.SPLIT:
-                self._close(report, now, truncated=report.greed is Greed.GREEDY)
+                self._close(report, now, truncated=report.greed is not Greed.STRICT)
             elif action is Action.FINISH:
                 self._close(report, now, truncated=False)
             else:  # LEAVE: the tail is over
@@ -417,10 +418,21 @@ class IncidentDetector:
             self._out = []
         self._out.append(event)
 
-    def events(self) -> list[IncidentEvent]:
-        """What was decided since the last call, in order (see the module docstring)."""
+    def events(self, *, open_reports: bool = True) -> list[IncidentEvent]:
+        """What was decided since the last call, in order (see the module docstring);
+        then, with `open_reports`, each open report that changed, as it is now."""
         out = self._out if self._out is not _NOTHING else []
         self._out = _NOTHING
+        if open_reports:
+            out.extend(self.open_reports())
+        return out
+
+    def open_reports(self) -> list[IncidentEvent]:
+        """OPENED/UPDATED for each open report that changed since it was last given.
+        Each costs a snapshot of the report's lines (frames, fingerprint): a receiver
+        asks once per store batch, not once per record (an outage's stream of one-line
+        OOM kills grows one coalesced report record by record)."""
+        out: list[IncidentEvent] = []
         for report in [*self._lanes.values(), *self._coalesced.values()]:
             if report.closed or not report.dirty:
                 continue
@@ -474,7 +486,7 @@ class IncidentDetector:
             if report.state is State.TAIL:
                 self._leave_tail(report, now)
             else:
-                self._close(report, now, truncated=report.greed is Greed.GREEDY)
+                self._close(report, now, truncated=report.greed is not Greed.STRICT)
         for group, report in list(self._coalesced.items()):
             if self._coalesce_deadline(report) <= now:
                 del self._coalesced[group]

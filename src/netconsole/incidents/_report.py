@@ -77,6 +77,15 @@ class Action(enum.Enum):
 class Greed(enum.Enum):
     GREEDY = "greedy"
     STRICT = "strict"
+    STRICT_HEADER = "strict_header"  # greedy once its lines looked like a report's
+
+
+STRICT_HEADER_KINDS = frozenset({Kind.HUNG_TASK})
+"""Greedy kinds whose first line is always followed by body or trace lines (`Not
+tainted`, `"echo 0 > ..."`, `task:`, `Call Trace:`): a foreign line right after
+the header means the line came alone. It is then a report of one line, closed at
+once, and the lines after it are nobody's (not appended until `</TASK>` or a
+timeout). An outage sends such lines by the hundred."""
 
 
 _COMMON: dict[tuple[State, LineClass], tuple[State, Action]] = {
@@ -108,6 +117,11 @@ TRANSITIONS: dict[Greed, dict[tuple[State, LineClass], tuple[State, Action]]] = 
         **_COMMON,
         (State.HEADER, LineClass.OTHER): (State.HEADER, Action.FINISH),
         (State.TRACE, LineClass.OTHER): (State.TRACE, Action.FINISH),
+    },
+    Greed.STRICT_HEADER: {
+        **_COMMON,
+        (State.HEADER, LineClass.OTHER): (State.HEADER, Action.FINISH),
+        (State.TRACE, LineClass.OTHER): (State.TRACE, Action.APPEND),
     },
 }
 """Every (state, line class) pair has an entry: no line can leave a report stuck."""
@@ -145,7 +159,9 @@ class Report:
 
     @property
     def greed(self) -> Greed:
-        return Greed.STRICT if End.NONE in self.ends else Greed.GREEDY
+        if End.NONE in self.ends:
+            return Greed.STRICT
+        return Greed.STRICT_HEADER if self.kind in STRICT_HEADER_KINDS else Greed.GREEDY
 
     def add(self, line: str, record: Record, now: float, max_lines: int) -> None:
         if len(self.lines) < max_lines:
@@ -157,6 +173,13 @@ class Report:
         self.dirty = True
         if not self.saw_frames and TRACE_LINE.match(line) and "+0x" in line:
             self.saw_frames = True
+
+    def ended_by(self, line: str) -> bool:
+        """Whether `line` is this open report's end line (an OOM kill after its dump)."""
+        if self.state is State.TAIL:
+            return False
+        return any(pattern.search(line) for end in self.ends
+                   if (pattern := END_LINES.get(end)) is not None)
 
     def classify(self, line: str, found: tuple[Start, re.Match[str]] | None) -> LineClass:
         """What `line` is to this report (see the module docstring).

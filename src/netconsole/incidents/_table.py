@@ -34,6 +34,8 @@ class IncidentTable:
         self._heap: list[tuple[float, int, Sender]] = []
         self._queued: dict[Sender, float] = {}
         self._tiebreak = itertools.count()
+        # Detectors whose open reports may have changed since `open_reports()`.
+        self._changed: dict[Sender, IncidentDetector] = {}
 
     def _schedule(self, sender: Sender) -> None:
         detector = self.detectors.get(sender)
@@ -47,8 +49,13 @@ class IncidentTable:
             self._queued[sender] = deadline
             heapq.heappush(self._heap, (deadline, next(self._tiebreak), sender))
 
-    def process(self, events: Iterable[Event], now: float) -> list[Output]:
-        """The batch with its incident events in place (see the module docstring)."""
+    def process(self, events: Iterable[Event], now: float, *,
+                open_reports: bool = True) -> list[Output]:
+        """The batch with its incident events in place (see the module docstring).
+
+        `open_reports=False`: the snapshots of open reports that changed wait for
+        `open_reports()`, which a receiver calls once per store batch; what was
+        decided (a report closed, a silence) is in place as always."""
         out: list[Output] = []
         touched: dict[Sender, IncidentDetector] = {}
         last_sender: Sender | None = None
@@ -76,8 +83,19 @@ class IncidentTable:
             else:
                 out.append(event)
         for sender, detector in touched.items():
-            out.extend(detector.events())
+            out.extend(detector.events(open_reports=open_reports))
+            if not open_reports:
+                self._changed[sender] = detector
             self._schedule(sender)
+        return out
+
+    def open_reports(self) -> list[IncidentEvent]:
+        """OPENED/UPDATED snapshots of the open reports changed since the
+        `process(..., open_reports=False)` calls before."""
+        out: list[IncidentEvent] = []
+        for detector in self._changed.values():
+            out.extend(detector.open_reports())
+        self._changed = {}
         return out
 
     def took(self, sender: Sender, count: int, now: float, name: bytes | None) -> None:

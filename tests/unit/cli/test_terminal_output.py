@@ -97,3 +97,13 @@ def test_json_stays_exact(db: Path) -> None:
     assert host["name"] == HOSTILE_NAME
     inc = json.loads(run(db, "incidents", "show", "1", "--json"))
     assert PWN in inc["title"]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_json_output_is_terminal_safe_and_exact(db: Path, args: tuple[str, ...]) -> None:
+    """`--json` is read on terminals too: C1 controls, bidi overrides, DEL and line
+    separators from senders come out as \\u escapes (JSON escapes the C0 ones), and
+    parse back to the exact text."""
+    out = run(db, *args, "--json")
+    assert not unsafe(out), [c for c in unsafe(out)][:5]
+    assert "\\u009b" in out or "\\u202e" in out
