@@ -118,7 +118,8 @@ class LoadGenerator:
 
 
 class Receiver:
-    def __init__(self, workers: int, tmp: Path, profile: str | None = None) -> None:
+    def __init__(self, workers: int, tmp: Path, profile: str | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.port = free_udp_port()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -128,7 +129,8 @@ class Receiver:
         python = [sys.executable, *(("-m", "cProfile", "-o", profile) if profile else ())]
         self.proc = subprocess.Popen(
             [*python, "-m", "netconsole", "listen", "--quiet", "--db", str(self.db),
-             "-p", str(self.port), "-w", str(workers), "--http", f"127.0.0.1:{self.http}"],
+             "-p", str(self.port), "-w", str(workers), "--http", f"127.0.0.1:{self.http}",
+             *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
             preexec_fn=_receiver_affinity)
         assert self.proc.stderr is not None

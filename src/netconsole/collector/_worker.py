@@ -1,20 +1,21 @@
-"""One receiver process: sockets -> StreamTable -> store, in batches.
+"""One receiver process: the I/O shell around its Pipeline (collector/_pipeline.py).
 
-The loop waits on its sockets (poll) until data, a stream deadline or the
-batch interval; takes every waiting datagram in `recvmmsg` batches; feeds
-them to the StreamTable; and once per `batch_interval` (or every
-`MAX_BATCH` events) commits the events in one store transaction, with the
-stream states of the senders that changed more than STATE_EVERY ago. Only
-after that commit are records shown or written to `--jsonl`: what was shown
+`Pipeline` decides everything about what arrives (streams, incidents, budgets,
+the allow list, the express lane's books, what goes into the next batch) and
+reads no clock; `Worker` does the rest, as aioquic's asyncio adapter does
+around its connection: sockets, signals, timers, the store.
+
+The loop waits on its sockets (poll) until data, the pipeline's next deadline
+(a gap's wait, a report that stopped arriving, a host gone silent) or the batch
+interval; takes every waiting datagram in `recvmmsg` batches (in C with the
+express lane) and feeds them to the pipeline with the time; runs its timers
+(`Pipeline.expire`); and once per `batch_interval` (or every `MAX_BATCH`
+events) commits `Pipeline.take_batch` in one store transaction through the
+BatchWriter (collector/_spool.py). Only after that commit are records shown,
+written to `--jsonl` and outputs, and incidents handed to the AlertManager's
+queue (its own thread: a slow webhook never stalls the receiver; with several
+workers, to the supervisor's, which groups across workers): what was shown
 is stored.
-
-Incidents: each batch of stream events goes through the IncidentTable as it
-leaves the StreamTable, so the incidents (and silences) it finds sit among
-their records and are committed in the same transaction; after the commit
-they go to the AlertManager's queue (its own thread: a slow webhook never
-stalls the receiver); with several workers they go to the supervisor's
-AlertManager instead, which groups across workers. The loop also wakes for
-the detectors' deadlines (reports that stopped arriving, hosts gone silent).
 
 Signals: SIGTERM/SIGINT stop the loop and flush everything; SIGHUP re-reads
 the configuration file (allow list, quiet, jsonl, alert rules) and reopens
@@ -39,13 +40,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from netconsole.alerts import AlertManager, RuleError, alertable, parse_rules, with_rules
-from netconsole.collector._budget import BEHIND_FILL, HOLD, Budgets
+from netconsole.collector._budget import BEHIND_FILL, HOLD
 from netconsole.collector._config import ConfigError, ListenConfig, reloaded
 from netconsole.collector._errors import ListenError
-from netconsole.collector._express import Express
 from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
 from netconsole.collector._metrics import Counters
+from netconsole.collector._pipeline import LaneReport, Pipeline
 from netconsole.collector._sockets import (
     BatchReceiver,
     Bound,
@@ -54,8 +55,7 @@ from netconsole.collector._sockets import (
     queue_state,
 )
 from netconsole.collector._spool import BatchWriter, Item
-from netconsole.incidents import DetectorConfig, Incident, IncidentTable, Output, Silence
-from netconsole.incidents._patterns import TRIGGER_BYTES
+from netconsole.incidents import Incident, Output, Silence
 from netconsole.outputs import Output as RecordOutput
 from netconsole.outputs import committed_batch, open_outputs
 from netconsole.records_json import record_to_json
@@ -68,7 +68,7 @@ from netconsole.store import (
     parse_duration,
     parse_size,
 )
-from netconsole.stream import Record, Sender, StreamTable
+from netconsole.stream import Record, Sender
 
 if TYPE_CHECKING:
     from netconsole.collector._lane import Receiver
@@ -78,20 +78,14 @@ MAX_BATCH = 5000
 # Datagrams taken per wake-up before the loop looks at its timers again.
 RECV_BUDGET = 4096
 RETENTION_EVERY = 60.0
-# A sender's stream state is saved at most this long after it changed (and
-# at shutdown), not with every batch: saving 100,000 states a second cost a
-# fifth of the receiver's time. A restart after `kill -9` replays the records
-# stored since (SQLiteStore.resume_stream), so no gap or reboot is invented.
-STATE_EVERY = 30.0
 GC_THRESHOLD = 50_000
-BURST_SECONDS = 1.0
 SHED_RUN = 256
 """What a receive buffer of shed records counts against RECV_BUDGET (the C batch)."""
-"""A sender's budget (`sender_budget` records/s) saves up to this many seconds' worth."""
 
 
 class Worker:
-    """A receiver process's state; `run()` is its loop."""
+    """A receiver process: sockets, signals, timers and the store around its
+    `pipeline`; `run()` is its loop."""
 
     def __init__(self, cfg: ListenConfig, *, index: int = 0,
                  report: Callable[[dict[str, Any]], None] | None = None,
@@ -103,10 +97,8 @@ class Worker:
         self.report = report
         self.config_loader = config_loader
         self.counters = Counters()
-        self.table = StreamTable(resume=self._resumed)
-        self.budgets = Budgets(cfg.sender_budget, cfg.sender_budget * BURST_SECONDS)
-        # Datagrams shed per sender since the last batch (collector/_budget.py).
-        self._shed: dict[Sender, int] = {}
+        self.pipeline = Pipeline(counters=self.counters, sender_budget=cfg.sender_budget,
+                                 silent_after=cfg.silent_after, resume=self._resumed)
         self._behind_until = 0.0  # budgets apply until then (the all-Python receive)
         self._drops: dict[int, int] = {}  # socket fd -> the kernel's drop count last seen
         self.sockets: list[Bound] = []
@@ -114,25 +106,16 @@ class Worker:
         self._reload = False
         self.sink = sink
         self._resume: set[Sender] = set()
-        self._allow: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        self._allowed: dict[str, bool] = {}
         self._jsonl: IO[str] | None = None
         self._live: LiveView | None = None
-        self._pending: list[Item] = []
         self._writer: BatchWriter | None = None  # made at the first flush (collector/_spool.py)
         self.exit_status = 0  # 1 when records were lost (neither stored nor spooled)
-        # Senders whose state changed since it was saved, with when it first did
-        # (insertion order is that order, so the due ones are at the front).
-        self._dirty: dict[Sender, float] = {}
-        self.incidents = IncidentTable(DetectorConfig(quiet_after=cfg.silent_after))
         self.alerts: AlertManager | None = None
         # With several workers the supervisor alerts for all of them (grouping
         # by fingerprint must see every host): this worker only hands over.
         self._alerts_out = alerts_out
         self._opened = False
         self._rule_error: str | None = None
-        # The C express lane (collector/_express.py), when built (set in `open`).
-        self.express: Express | None = None
         # --forward and --files (netconsole/outputs): fed each committed batch.
         self.outputs: list[RecordOutput] = []
         self._apply_config(cfg)
@@ -158,10 +141,8 @@ class Worker:
             self.outputs = open_outputs(self.cfg.forward, self.cfg.files)
         except OSError as exc:
             raise ListenError(f"--files {self.cfg.files}: {exc.strerror or exc}") from None
-        if express_available():
-            self.express = Express(self.table, self.incidents, self.sink)
-            self.table.before_evict = self.express.sync_all
-            self.table.evicted = self.express.drop
+        if express_available():  # the C express lane (collector/_express.py)
+            self.pipeline.open_express(self.sink)
         self._opened = True
         if self.alerts is not None:
             self.alerts.start()
@@ -197,31 +178,14 @@ class Worker:
             self._rule_error = str(exc)  # open() raises it: a start that cannot work
             return
         # Nothing below fails.
-        if self.express is not None:
-            self.express.drop_all()  # the allow list may have changed
+        self.pipeline.set_allow(allow)
         self.cfg = cfg
-        self._allow = allow
-        self._allowed = {}
         if self._jsonl is not None and self._jsonl is not sys.stdout:
             self._jsonl.close()
         self._jsonl = jsonl
         self._live = None if (cfg.quiet or cfg.jsonl == "-") else LiveView()
         if rules is not None:
             self.alerts = with_rules(self.alerts, rules, start=self._opened)  # open() starts it
-
-    def _is_allowed(self, host: str) -> bool:
-        ok = self._allowed.get(host)
-        if ok is None:
-            try:
-                ip = ipaddress.ip_address(host)
-            except ValueError:
-                ok = False
-            else:
-                ok = any(ip in net for net in self._allow)
-            if len(self._allowed) > 100_000:
-                self._allowed.clear()
-            self._allowed[host] = ok
-        return ok
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -242,14 +206,15 @@ class Worker:
         # the cyclic collector ran hundreds of times a second, scanning the young
         # rows every time. The receiver makes few cycles: collect less often.
         gc.set_threshold(GC_THRESHOLD, 20, 20)
+        pipeline = self.pipeline
         poller = select.poll()
         receivers: dict[int, Callable[[float], None]] = {}
         for b in self.sockets:
             fd = b.sock.fileno()
             poller.register(fd, select.POLLIN)
-            if self.express is not None:
+            if pipeline.express is not None:
                 receivers[fd] = functools.partial(
-                    self._receive_express, self.express.receiver(fd, b.port, self.budgets),
+                    self._receive_express, pipeline.express.receiver(fd, b.port, pipeline.budgets),
                     b.port)
             else:
                 receivers[fd] = functools.partial(self._receive, BatchReceiver(b.sock), b.port)
@@ -259,12 +224,10 @@ class Worker:
         purged = 0  # records deleted so far by a retention of several passes
         while not self.stopping:
             now = time.time()
-            deadline = self.table.next_deadline()
-            incident_deadline = self.incidents.next_deadline()
-            waiting = self._pending or (self._writer is not None and self._writer.holding)
+            deadline = pipeline.next_deadline()
+            waiting = pipeline.pending or (self._writer is not None and self._writer.holding)
             wake = min(next_flush if waiting else now + 1.0, next_report,
-                       deadline if deadline is not None else now + 1.0,
-                       incident_deadline if incident_deadline is not None else now + 1.0)
+                       deadline if deadline is not None else now + 1.0)
             try:
                 ready = poller.poll(max(0.0, wake - now) * 1000)
             except InterruptedError:
@@ -272,30 +235,14 @@ class Worker:
             if self._reload:  # before receiving: what arrives now meets the new rules
                 self._reload = False
                 self._reload_config()
-                self.budgets = Budgets(self.cfg.sender_budget,
-                                       self.cfg.sender_budget * BURST_SECONDS)
-                if self.express is not None:
-                    self.express.budget(self.budgets)
+                pipeline.set_budget(self.cfg.sender_budget)
             now = time.time()
             for fd, _ in ready:
                 receivers[fd](now)
-            deadline = self.table.next_deadline()
-            if deadline is not None and deadline <= now:
-                self.table.expire(now)
-            events = self.table.events()
-            if events and self.express is not None:
-                self.express.note_reboots(events)  # a reboot decided by a timer
-            self._pending.extend(self.incidents.process(events, now, open_reports=False))
-            incident_deadline = self.incidents.next_deadline()
-            if incident_deadline is not None and incident_deadline <= now:
-                decided = self.incidents.expire(now)
-                self._pending.extend(decided)
-                if self.express is not None:
-                    for event in decided:  # a silence: its end must be seen record by record
-                        self.express.drop(event.sender)
+            pipeline.expire(now)
             # Held records (the store failing) are retried at flushes even when idle.
-            waiting = self._pending or (self._writer is not None and self._writer.holding)
-            if waiting and (now >= next_flush or len(self._pending) >= MAX_BATCH):
+            waiting = pipeline.pending or (self._writer is not None and self._writer.holding)
+            if waiting and (now >= next_flush or pipeline.pending >= MAX_BATCH):
                 self.flush()
                 next_flush = now + self.cfg.batch_interval
             elif not waiting:
@@ -324,7 +271,9 @@ class Worker:
         self.close()
 
     def _receive(self, receiver: BatchReceiver, local_port: int, now: float) -> None:
-        c = self.counters
+        """Take what `receiver`'s socket holds (up to RECV_BUDGET) through the
+        Python path, budgets applying while the socket is in danger."""
+        c, feed = self.counters, self.pipeline.feed_datagram
         taken = 0
         while taken < RECV_BUDGET:
             batch = receiver.receive()
@@ -337,32 +286,8 @@ class Worker:
             behind = now < self._behind_until
             for payload, host, port, truncated in batch:
                 c.bytes += len(payload)
-                self._ordinary(payload, host, port, truncated, local_port, now, behind)
-        if now >= self._behind_until:
-            self.budgets.forget(now)
-
-    def _ordinary(self, payload: bytes, host: str, port: int, truncated: bool,
-                  local_port: int, now: float, behind: bool) -> Sender | None:
-        """One datagram through the Python path: the sender it was fed to, or
-        None when it was rejected (not allowed, too large) or shed (`behind`:
-        the receiver is, and the sender is over its budget)."""
-        if self._allow and not self._is_allowed(host):
-            self.counters.rejected["not_allowed"] += 1
-            return None
-        if truncated:
-            self.counters.rejected["too_large"] += 1
-            return None
-        sender = Sender(host=host, port=port, local_port=local_port)
-        budgets = self.budgets
-        if ((behind or budgets.noisy(sender, now)) and not budgets.admit(sender, now)
-                and not self._crash(sender, payload)):
-            self._shed[sender] = self._shed.get(sender, 0) + 1
-            self.counters.shed += 1
-            return None
-        self.table.feed(sender, payload, now)
-        if sender not in self._dirty:
-            self._dirty[sender] = now
-        return sender
+                feed(payload, host, port, truncated, local_port, now, behind)
+        self.pipeline.after_receive(now, behind=now < self._behind_until)
 
     def _in_danger(self, sock: socket.socket) -> bool:
         """The socket's queue past BEHIND_FILL, or the kernel dropped on it since last time."""
@@ -372,15 +297,10 @@ class Worker:
         self._drops[fd] = state.drops
         return dropped or state.fill > BEHIND_FILL
 
-    def _crash(self, sender: Sender, payload: bytes) -> bool:
-        """Never shed: a report's first line, and the rest of an open report."""
-        return TRIGGER_BYTES.search(payload) is not None or self.incidents.busy(sender)
-
     def _receive_express(self, rx: Receiver, local_port: int, now: float) -> None:
         """`_receive` with the express lane: the C receiver turns the common
         records into store rows itself and hands out the rest, in order."""
-        express, c, pending = self.express, self.counters, self._pending
-        assert express is not None
+        pipeline = self.pipeline
         taken = 0
         while True:
             item = rx.step(now, taken < RECV_BUDGET)
@@ -391,39 +311,17 @@ class Worker:
                     taken += SHED_RUN
                     continue
                 taken += len(item)
-                pending.append(PrebuiltRecords(item))
+                pipeline.feed_rows(item)
                 continue
             taken += 1
             payload, host, port, truncated, key, lane = item
-            if lane is not None:
-                counted = express.retire(lane, now)
-                if counted is not None:
-                    pending.append(counted)
-            sender = self._ordinary(payload, host, port, truncated, local_port, now,
-                                    now < rx.behind_until)
-            if sender is None:
-                continue  # rejected; a lane it had reopens with its next datagram
-            events = self.table.events()
-            if events:
-                pending.extend(self.incidents.process(events, now, open_reports=False))
-            express.note_reboots(events)
-            express.settle(sender, key, lane)
+            pipeline.feed_handed_out(payload, host, port, truncated, local_port, now,
+                                     now < rx.behind_until, key=key, lane=lane)
         datagrams, size = rx.counts()
-        c.datagrams += datagrams
-        c.bytes += size
-        for lane in rx.shedding():  # what C shed: in-order records, the stream moved on
-            self._shed[lane.sender] = self._shed.get(lane.sender, 0) + lane.shed
-            c.shed += lane.shed
-            lane.shed = 0
-        if now >= rx.behind_until:
-            self.budgets.forget(now)
-        touched = rx.touched()
-        if touched:
-            express.took(touched, now)
-            dirty = self._dirty
-            for lane in touched:
-                if lane.sender not in dirty:
-                    dirty[lane.sender] = now
+        self.counters.datagrams += datagrams
+        self.counters.bytes += size
+        pipeline.after_receive(now, behind=now < rx.behind_until,
+                               lanes=LaneReport(shedding=rx.shedding(), touched=rx.touched()))
 
     def _resumed(self, sender: Sender) -> tuple[dict[str, Any], list[Record]] | None:
         """The table's `resume`: a sender the store knew at start, back after a
@@ -435,24 +333,17 @@ class Worker:
         return self.sink.resume_stream(sender)
 
     def flush(self, *, final: bool = False) -> None:
-        """Commit what is pending, after what a failing store left held, then show it.
+        """Commit the pipeline's next batch, after what a failing store left held,
+        then show it.
 
         `BatchWriter` sets aside an event the store refuses and holds the rest
         while the store cannot write (collector/_spool.py); what it commits is
         shown. `final`: at shutdown, try the store now whatever its backoff.
         """
-        if self.express is not None:
-            counted = self.express.counted()
-            if counted is not None:
-                self._pending.append(counted)
-        self._pending.extend(self.incidents.open_reports())  # once per batch, not per record
-        if self._shed:  # one count per noisy sender and batch, not one event per datagram
-            at = time.time()
-            self._pending.extend(Shed(sender=s, at=at, count=n) for s, n in self._shed.items())
-            self._shed = {}
-        events, self._pending = self._pending, []
         writer = self._writer
-        if not events and (writer is None or not writer.holding):
+        batch = self.pipeline.take_batch(time.time(), final=final,
+                                         holding=writer is not None and writer.holding)
+        if batch is None:
             return
         if writer is None:
             assert self.sink is not None
@@ -460,25 +351,20 @@ class Worker:
             db: Path | None = getattr(self.sink, "path", None)
             writer = self._writer = BatchWriter(self.sink, self.counters, db=db,
                                                 piece=MAX_BATCH)
-        # While records are held the states wait too: saved ahead of their
-        # records, they would hide those from the replay after a restart.
-        states = self._due_states(time.time()) if final or not writer.holding else {}
         t0 = time.perf_counter()
-        written = writer.write(events, states, final=final)
+        written = writer.write(batch.events, batch.states, final=final)
         self.counters.store_seconds += time.perf_counter() - t0
-        if states and not written.states_saved:
-            self._dirty = {**dict.fromkeys(states, 0.0), **self._dirty}  # due again, first
-        if self.express is not None and not writer.holding:
-            self.express.after_commit()  # every boot and host row is committed now
-        for batch in written.committed:
-            self._show_committed(batch)
+        self.pipeline.after_write(batch, states_saved=written.states_saved,
+                                  holding=writer.holding)
+        for committed in written.committed:
+            self._show_committed(committed)
 
     def _show_committed(self, events: list[Item]) -> None:
         """Count, alert, write to `--jsonl` and show one committed batch."""
         c = self.counters
         unshown = 0  # express records counted here, not as Record events below
         outputs: list[Output | Shed]
-        if self.express is not None:
+        if self.pipeline.express is not None:
             prebuilt = sum(len(e.rows) for e in events if isinstance(e, PrebuiltRecords))
             c.express_records += prebuilt
             if self._jsonl is not None or self._live is not None or self.outputs:
@@ -514,44 +400,20 @@ class Worker:
 
     def _with_records(self, events: list[Item]) -> list[Output | Shed]:
         """The batch with each `PrebuiltRecords` replaced by its Records, to show."""
-        assert self.express is not None
+        express = self.pipeline.express
+        assert express is not None
         out: list[Output | Shed] = []
         for e in events:
             if isinstance(e, PrebuiltRecords):
-                out.extend(self.express.records(e))
+                out.extend(express.records(e))
             else:
                 out.append(e)
         return out
 
-    def _due_states(self, now: float) -> dict[Sender, dict[str, Any]]:
-        """Snapshots of the senders whose state changed more than STATE_EVERY ago."""
-        due: dict[Sender, dict[str, Any]] = {}
-        taken: list[Sender] = []
-        streams = self.table.streams
-        lanes = self.express.of if self.express is not None else {}
-        for sender, since in self._dirty.items():
-            if since > now - STATE_EVERY:
-                break
-            taken.append(sender)
-            lane = lanes.get(sender)
-            if lane is not None and lane.active:
-                assert self.express is not None
-                self.express.sync(lane)
-            stream = streams.get(sender)
-            if stream is not None:
-                due[sender] = stream.snapshot()
-        for sender in taken:
-            del self._dirty[sender]
-        return due
-
     def close(self) -> None:
-        now = time.time()
-        if self.express is not None:
-            self.express.sync_all()
-        self.table.flush(now)
-        self._pending.extend(self.incidents.process(self.table.events(), now,
-                                                    open_reports=False))
-        self._dirty = dict.fromkeys([*self._dirty, *self.table.streams], 0.0)  # all due now
+        """Flush everything (what the streams hold, every state), spool what the
+        store cannot take, then close the store, outputs and sockets."""
+        self.pipeline.close(time.time())
         self.flush(final=True)
         lost_now = 0
         if self._writer is not None and self._writer.holding:
@@ -586,8 +448,8 @@ class Worker:
     def _send_report(self) -> None:
         c = self.counters
         c.kernel_drops = kernel_drops(b.sock for b in self.sockets) if self.sockets else 0
-        c.hosts = len(self.table.streams)
-        c.buffered_bytes = self.table.buffered_bytes
+        c.hosts = len(self.pipeline.table.streams)
+        c.buffered_bytes = self.pipeline.table.buffered_bytes
         if self.alerts is not None:  # one worker: it alerts itself
             c.alert_outcomes = Counter(self.alerts.stats)
         if self.outputs:
