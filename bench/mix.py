@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from netconsole.wire import OutgoingRecord, encode_extended
 from receive import NetconsdReceiver, Receiver, source_address
@@ -173,7 +174,7 @@ def blast(exe: Path, data: Path, port: int, rate: int) -> tuple[int, float]:
 
 
 def measure(mix: str, senders: int, rates: list[int], duration: float,
-            netconsd: str | None, profile: str | None) -> dict[str, float | str]:
+            netconsd: str | None, profile: str | None) -> dict[str, Any]:
     import receive  # the receivers read its pinning
 
     receive.RECEIVER_CPUS = {RECEIVER_CPU}
@@ -189,8 +190,11 @@ def measure(mix: str, senders: int, rates: list[int], duration: float,
             rx = Receiver(1, tmp, profile=profile, extra=("--sender-budget", "0"))
         warm = tmp / "warm.bin"
         traffic.write(warm, max(senders, 2000))
+        base_rss = rx.rss_bytes()
         blast(exe, warm, rx.port, 20_000)
         rx.wait_settled(max(senders, 2000))
+        # Every sender has sent: what each costs while idle (RSS growth per sender).
+        idle = (rx.rss_bytes() - base_rss) / senders if senders >= 1000 else 0.0
         best: tuple[float, float] = (0.0, 0.0)
         for rate in rates:
             data = tmp / "load.bin"
@@ -212,7 +216,8 @@ def measure(mix: str, senders: int, rates: list[int], duration: float,
                 break
             best = (offered, cpu)
         rx.stop()
-        return {"mix": mix, "senders": senders, "loss_free": best[0], "cpu_s_per_m": best[1]}
+        return {"mix": mix, "senders": senders, "loss_free": best[0], "cpu_s_per_m": best[1],
+                "idle_per_sender": idle}
 
 
 def main() -> None:
@@ -236,11 +241,13 @@ def main() -> None:
           + f" on CPU {RECEIVER_CPU}; generator bench/_blast.c on CPU {GENERATOR_CPU}")
     rows = [measure(mix, int(n), rates, args.duration, args.netconsd, args.profile)
             for mix in args.mix.split(",") for n in args.senders.split(",")]
-    print("\n| mix | senders | kept up with, records/s | receiver CPU s per million |")
-    print("|---|---|---|---|")
+    print("\n| mix | senders | kept up with, records/s | receiver CPU s per million | "
+          "bytes per idle sender |")
+    print("|---|---|---|---|---|")
     for row in rows:
+        idle = f"{row['idle_per_sender']:,.0f}" if row["idle_per_sender"] else "-"
         print(f"| {row['mix']} | {row['senders']:,} | {row['loss_free']:,.0f} | "
-              f"{row['cpu_s_per_m']:.1f} |")
+              f"{row['cpu_s_per_m']:.1f} | {idle} |")
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ from typing import TYPE_CHECKING
 
 from netconsole.collector._budget import BEHIND_FILL, HOLD, NOISY_HOLD, Budgets
 from netconsole.incidents import IncidentTable
-from netconsole.incidents._patterns import TRIGGER_BYTES
-from netconsole.store import PrebuiltRecords, RecordSink
+from netconsole.incidents._patterns import TRIGGER_BYTES, TRIGGER_LITERALS
+from netconsole.store import LaneHostCount, PrebuiltRecords, PrebuiltRow, RecordSink
 from netconsole.stream import Event, Reboot, Record, Sender, StreamTable
 from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC
 from netconsole.wire import Flag, Mode
@@ -93,7 +93,8 @@ class Express:
     def receiver(self, fd: int, local_port: int, budgets: Budgets) -> Receiver:
         assert _lane is not None
         lanes = self.lanes.setdefault(local_port, {})
-        receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search)
+        receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search, TRIGGER_LITERALS,
+                                            row_type=PrebuiltRow)
         receiver.ts_back = TS_BACK_TOLERANCE_USEC  # the stream's rule, not a copy in C
         self._receivers.append(receiver)
         self.budget(budgets)
@@ -126,22 +127,23 @@ class Express:
         hosts = []
         for lane in lanes:
             if lane.batch:
-                hosts.append((lane.sender, lane.batch, lane.first, lane.last, lane.name,
-                              lane.release))
+                hosts.append(LaneHostCount(sender=lane.sender, records=lane.batch,
+                                           first_received=lane.first, last_received=lane.last,
+                                           name=lane.name, release=lane.release))
                 lane.batch = 0
         return PrebuiltRecords([], hosts) if hosts else None
 
     def records(self, batch: PrebuiltRecords) -> list[Record]:
         """The Records the rows stand for (for the live view and `--jsonl`)."""
         senders = self._senders
-        # The row is `store._codec.prebuilt_row`'s: '' stands for None.
+        # '' stands for None in a `PrebuiltRow`.
         return [
-            Record(sender=senders[row[0]], mode=Mode.EXTENDED, received=row[1],
-                   text=row[10].encode(), release=row[3] or None, facility=row[4],
-                   level=row[5], seq=row[6], ts_usec=row[7], flag=_FLAGS[row[8]],
-                   caller=row[9] or None,
-                   fields=tuple((k.encode(), v.encode()) for k, v in json.loads(row[11]))
-                   if row[11] else ())
+            Record(sender=senders[row.host_id], mode=Mode.EXTENDED, received=row.received,
+                   text=row.text.encode(), release=row.release or None,
+                   facility=row.facility, level=row.level, seq=row.seq, ts_usec=row.ts_usec,
+                   flag=_FLAGS[row.flag], caller=row.caller or None,
+                   fields=tuple((k.encode(), v.encode()) for k, v in json.loads(row.fields))
+                   if row.fields else ())
             for row in batch.rows
         ]
 

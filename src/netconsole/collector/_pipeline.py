@@ -42,7 +42,7 @@ from netconsole.collector._express import Express
 from netconsole.collector._metrics import Counters
 from netconsole.incidents import DetectorConfig, IncidentTable
 from netconsole.incidents._patterns import TRIGGER_BYTES
-from netconsole.store import PrebuiltRecords, RecordSink, Shed
+from netconsole.store import PrebuiltRecords, PrebuiltRow, RecordSink, Shed
 from netconsole.stream import Sender, StreamTable
 from netconsole.stream._table import Resume
 
@@ -181,7 +181,7 @@ class Pipeline:
             self._dirty[sender] = now
         return sender
 
-    def feed_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    def feed_rows(self, rows: list[PrebuiltRow]) -> None:
         """Store rows the express lane built (`Receiver.step`), where they arrived."""
         self._pending.append(PrebuiltRecords(rows))
 

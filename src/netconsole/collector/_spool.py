@@ -48,14 +48,21 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from netconsole.collector._metrics import Counters
 from netconsole.incidents import Output
 from netconsole.records_json import event_to_json
-from netconsole.store import PrebuiltRecords, RecordSink, Shed, StoreUnavailable
+from netconsole.store import (
+    LaneHostCount,
+    PrebuiltRecords,
+    PrebuiltRow,
+    RecordSink,
+    Shed,
+    StoreUnavailable,
+)
 from netconsole.stream import Duplicate, Gap, Incomplete, Reboot, Record, Rejected, Sender
 
 Item = Output | PrebuiltRecords | Shed
@@ -279,7 +286,7 @@ class Backlog:
 
     def _load(self, path: Path, records: int) -> list[Item] | None:
         try:
-            items: list[Item] = pickle.loads(path.read_bytes())
+            items = _unpickle(path.read_bytes())
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
             self.lost += records
             self.spool_error = f"cannot read {path}: {exc}"
@@ -287,6 +294,27 @@ class Backlog:
         with contextlib.suppress(OSError):
             path.unlink()
         return items
+
+
+def _unpickle(data: bytes) -> list[Item]:
+    """A spool file's events. One an older version spooled holds the express
+    lane's rows and host counts as plain tuples (same order): made typed, so that
+    an upgrade between a failure and its replay stores them."""
+    items: list[Item] = pickle.loads(data)
+    for i, item in enumerate(items):
+        if isinstance(item, PrebuiltRecords) and (
+                any(type(row) is tuple for row in item.rows)
+                or any(isinstance(h, tuple) for h in item.hosts)):
+            items[i] = PrebuiltRecords(
+                [PrebuiltRow._make(r) if type(r) is tuple else r for r in item.rows],
+                [_host_count(h) if isinstance(h, tuple) else h for h in item.hosts])
+    return items
+
+
+def _host_count(old: tuple[Any, ...]) -> LaneHostCount:
+    sender, records, first, last, name, release = old
+    return LaneHostCount(sender=sender, records=records, first_received=first,
+                         last_received=last, name=name, release=release)
 
 
 def _write_whole(path: Path, data: bytes) -> None:
@@ -441,8 +469,10 @@ class BatchWriter:
     def _set_aside(self, item: Item, exc: BaseException) -> None:
         self.counters.quarantined += 1
         if isinstance(item, PrebuiltRecords):
-            who = ", ".join(f"{s.host}:{s.port}" for s, *_ in item.hosts) or "express rows"
-            detail: Any = {"rows": item.rows, "hosts": [list(map(str, h)) for h in item.hosts]}
+            who = (", ".join(f"{h.sender.host}:{h.sender.port}" for h in item.hosts)
+                   or "express rows")
+            hosts = [[str(getattr(h, f.name)) for f in fields(h)] for h in item.hosts]
+            detail: Any = {"rows": item.rows, "hosts": hosts}
         else:
             who = f"{item.sender.host}:{item.sender.port}"
             detail = event_to_json(item) if isinstance(item, _STREAM_EVENTS) else repr(item)
@@ -538,7 +568,7 @@ def replay_spool(sink: RecordSink, db: Path) -> Replayed:
     files = spool_files(db)
     for i, path in enumerate(files):
         try:
-            items: list[Item] = pickle.loads(path.read_bytes())
+            items = _unpickle(path.read_bytes())
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
             return Replayed(records=stored, left=sum(map(_records_named, files[i:])),
                             quarantined=counters.quarantined, error=f"cannot read {path}: {exc}")

@@ -75,6 +75,13 @@ if TYPE_CHECKING:
 
 # Events in one transaction at most; a burst is written in several.
 MAX_BATCH = 5000
+# A wake-up that found fewer datagrams than this was a trickle: the loop lets the next
+# ones gather for TRICKLE_WAIT. At 50,000 records/s a receiver that keeps up woke
+# 5,000 times a second for ten datagrams each, and each wake-up's fixed cost (poll,
+# the lanes' books, one store statement per run of rows) was a fifth of its time.
+# The socket holds 2 ms easily; a batch waits `batch_interval` anyway.
+TRICKLE = 256
+TRICKLE_WAIT = 0.002
 # Datagrams taken per wake-up before the loop looks at its timers again.
 RECV_BUDGET = 4096
 RETENTION_EVERY = 60.0
@@ -237,8 +244,10 @@ class Worker:
                 self._reload_config()
                 pipeline.set_budget(self.cfg.sender_budget)
             now = time.time()
+            received = self.counters.datagrams
             for fd, _ in ready:
                 receivers[fd](now)
+            trickle = 0 < self.counters.datagrams - received < TRICKLE
             pipeline.expire(now)
             # Held records (the store failing) are retried at flushes even when idle.
             waiting = pipeline.pending or (self._writer is not None and self._writer.holding)
@@ -250,6 +259,8 @@ class Worker:
             if now >= next_report:
                 self._send_report()
                 next_report = now + 1.0
+            if trickle and not self.stopping:
+                time.sleep(TRICKLE_WAIT)
             if self.index == 0 and now >= next_retention and (self.cfg.retain or self.cfg.max_size):
                 assert self.sink is not None
                 try:

@@ -6,13 +6,14 @@ open `open_reader()` (read-only). See docs/store.md for the schema, the
 durability guarantee and retention.
 """
 
-from netconsole.store._codec import stored_to_json
+from netconsole.store._codec import PrebuiltRow, stored_to_json
 from netconsole.store._errors import StoreError, StoreUnavailable
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
     HostInfo,
     HostStatus,
     IncidentGroup,
+    LaneHostCount,
     PrebuiltRecords,
     RecordFilter,
     Retention,
@@ -43,7 +44,9 @@ __all__ = [
     "HostInfo",
     "HostStatus",
     "IncidentGroup",
+    "LaneHostCount",
     "PrebuiltRecords",
+    "PrebuiltRow",
     "RecordFilter",
     "RecordQueries",
     "RecordSink",

@@ -14,32 +14,85 @@ Record, including text that is not UTF-8 and field bytes of any value.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from netconsole.records_json import record_to_json
 from netconsole.store._model import StoredRecord
 from netconsole.stream.events import Record, Sender, field_number
 from netconsole.wire import Flag, Mode
 
-RecordRow = tuple[Any, ...]
+
+class RecordRow(NamedTuple):
+    """`INSERT_RECORD`'s parameters of one record but `host_id` (first) and `boot`
+    (last), which the writer adds inside its transaction (`record_to_row`)."""
+
+    received: float
+    mode: str
+    release: str | None
+    facility: int | None
+    level: int | None
+    seq: int | None
+    ts_usec: int | None
+    flag: str
+    caller: str | None
+    text: str
+    text_raw: bytes | None
+    fields: str | None
+    header_extra: str | None
+    msgid: int | None
+    cpu: int | None
+    taskname: str | None
+    complete: bool
+    missing: str | None
+
+
+_RECORD_INSERT_COLUMNS = ("host_id", *RecordRow._fields, "boot")
 
 INSERT_RECORD = (
-    "INSERT INTO records (host_id, received, mode, release, facility, level, seq, ts_usec,"
-    " flag, caller, text, text_raw, fields, header_extra, msgid, cpu, taskname, complete,"
-    " missing, boot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO records ({', '.join(_RECORD_INSERT_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_RECORD_INSERT_COLUMNS))})"
 )
 
+
+class PrebuiltRow(NamedTuple):
+    """`INSERT_PREBUILT`'s parameters of one record: what the receiver's express
+    lane builds in C (collector/_lane.c) and `prebuilt_row` in Python. Never None
+    nor bool (see `INSERT_PREBUILT`): `''` or `-1` stands for NULL where noted."""
+
+    host_id: int
+    received: float
+    mode: str
+    release: str  # '' for NULL
+    facility: int
+    level: int
+    seq: int
+    ts_usec: int
+    flag: str
+    caller: str  # '' for NULL
+    text: str
+    fields: str  # '' for NULL
+    msgid: int  # -1 for NULL
+    cpu: int  # -1 for NULL
+    taskname: str  # '' for NULL
+    boot: int
+
+
+_PREBUILT_NULLS = {"release": "''", "caller": "''", "fields": "''", "msgid": "-1",
+                   "cpu": "-1", "taskname": "''"}
+"""The value that stands for NULL in each `PrebuiltRow` column that has one."""
+
 INSERT_PREBUILT = (
-    "INSERT INTO records (host_id, received, mode, release, facility, level, seq, ts_usec,"
-    " flag, caller, text, fields, msgid, cpu, taskname, complete, boot) VALUES (?, ?, ?,"
-    " NULLIF(?, ''), ?, ?, ?, ?, ?, NULLIF(?, ''), ?, NULLIF(?, ''), NULLIF(?, -1),"
-    " NULLIF(?, -1), NULLIF(?, ''), 1, ?)"
+    f"INSERT INTO records ({', '.join(PrebuiltRow._fields)}, complete) VALUES ("
+    + ", ".join(f"NULLIF(?, {_PREBUILT_NULLS[c]})" if c in _PREBUILT_NULLS else "?"
+                for c in PrebuiltRow._fields)
+    + ", 1)"
 )
-"""The insert of a `PrebuiltRecords` row (`prebuilt_row`). Its parameters are
-never None nor bool: the sqlite3 module binds exact int, float and str directly
-but runs its adapter protocol (lookups and attribute probes) on anything else. So
-NULL is sent as `''` or `-1` and turned back by NULLIF; a value that would
-collide (an empty `release`, `caller` or `taskname`) never takes this way."""
+"""The insert of a `PrebuiltRow`. Its parameters are never None nor bool: the
+sqlite3 module binds exact int, float and str directly but runs its adapter
+protocol (lookups and attribute probes) on anything else. So NULL is sent as
+`''` or `-1` and turned back by NULLIF; a value that would collide (an empty
+`release`, `caller` or `taskname`) never takes this way; nor does an incomplete
+record (`complete` is 1)."""
 
 RECORD_COLUMNS = (
     "r.id, h.address, h.port, h.local_port, h.name, r.received, r.mode, r.release,"
@@ -90,8 +143,7 @@ def _fields_json(
 
 
 def record_to_row(record: Record) -> RecordRow:
-    """The `INSERT_RECORD` parameters for one record, but its `host_id` (first)
-    and `boot` (last), which the writer adds inside its transaction.
+    """The `RecordRow` of one record.
 
     `msgid`, `cpu` and `taskname` are the values `Record.msgid`, `.cpu` and
     `.taskname` give (the last field of that key), computed in one pass.
@@ -108,7 +160,9 @@ def record_to_row(record: Record) -> RecordRow:
         fields, msgid_b, cpu_b, task_b = _fields_json(record.fields)
         msgid, cpu = field_number(msgid_b), field_number(cpu_b)
         taskname = task_b.decode("utf-8", "replace") if task_b is not None else None
-    return (
+    # tuple.__new__, not RecordRow(...): the NamedTuple's __new__ is a Python-level
+    # call that costs a quarter of this function, once per record.
+    return tuple.__new__(RecordRow, (
         record.received,
         record.mode._value_,  # not .value (a descriptor) nor a dict keyed by the enum:
         # both cost a Python-level call per record
@@ -128,26 +182,28 @@ def record_to_row(record: Record) -> RecordRow:
         taskname,
         record.complete,
         json.dumps(record.missing) if record.missing else None,
-    )
+    ))
 
 
-def prebuilt_row(record: Record, host_id: int, boot: int) -> tuple[Any, ...] | None:
-    """The `INSERT_PREBUILT` parameters for `record`, or None when it cannot be
-    stored that way (then `record_to_row` and `INSERT_RECORD`).
+def prebuilt_row(record: Record, host_id: int, boot: int) -> PrebuiltRow | None:
+    """The `PrebuiltRow` of `record`, or None when it cannot be stored that way
+    (then `record_to_row` and `INSERT_RECORD`).
 
     The receiver's express lane builds these rows in C (collector/_lane.c);
     this is the reference it is tested against.
     """
     row = record_to_row(record)
-    (received, mode, release, facility, level, seq, ts_usec, flag, caller, text, text_raw,
-     fields, header_extra, msgid, cpu, taskname, complete, missing) = row
-    if (text_raw is not None or header_extra is not None or missing is not None
-            or not complete or "" in (release, caller, taskname) or facility is None
-            or level is None or seq is None or ts_usec is None):
+    if (row.text_raw is not None or row.header_extra is not None or row.missing is not None
+            or not row.complete or "" in (row.release, row.caller, row.taskname)
+            or row.facility is None or row.level is None or row.seq is None
+            or row.ts_usec is None):
         return None
-    return (host_id, received, mode, release or "", facility, level, seq, ts_usec, flag,
-            caller if caller is not None else "", text, fields or "",
-            -1 if msgid is None else msgid, -1 if cpu is None else cpu, taskname or "", boot)
+    return PrebuiltRow(
+        host_id=host_id, received=row.received, mode=row.mode, release=row.release or "",
+        facility=row.facility, level=row.level, seq=row.seq, ts_usec=row.ts_usec,
+        flag=row.flag, caller=row.caller if row.caller is not None else "", text=row.text,
+        fields=row.fields or "", msgid=-1 if row.msgid is None else row.msgid,
+        cpu=-1 if row.cpu is None else row.cpu, taskname=row.taskname or "", boot=boot)
 
 
 def row_to_stored(row: tuple[Any, ...]) -> StoredRecord:

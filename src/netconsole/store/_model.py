@@ -8,9 +8,12 @@ interface.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from netconsole.stream.events import Record, Sender
+
+if TYPE_CHECKING:
+    from netconsole.store._codec import PrebuiltRow  # which imports this module
 
 HostStatus = Literal["live", "silent"]
 
@@ -236,17 +239,29 @@ class Shed:
     count: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaneHostCount:
+    """What the express lane's records of one sender add to its host since the
+    store last counted them (`PrebuiltRecords.hosts`)."""
+
+    sender: Sender
+    records: int
+    first_received: float
+    last_received: float
+    name: bytes | None
+    """The newest `hostname=` value of those records, or None."""
+    release: str | None
+    """The release of the sender's stream, or None."""
+
+
 @dataclass(slots=True)
 class PrebuiltRecords:
-    """Records already in `INSERT_RECORD` form, host id first and boot last,
-    as `(host_id, *record_to_row(record), boot)`: the receiver's express lane
-    builds them in C (collector/_express.py). They go into a batch among the
-    stream events, in arrival order.
+    """Records already in `INSERT_PREBUILT` form (`store._codec.PrebuiltRow`): the
+    receiver's express lane builds them in C (collector/_express.py). They go into
+    a batch among the stream events, in arrival order.
 
-    `hosts` is what they add to each host: (sender, records, first received,
-    last received, the newest `hostname=` value or None, the release or None).
+    `hosts` is what they add to each host.
     """
 
-    rows: list[tuple[Any, ...]]
-    hosts: list[tuple[Sender, int, float, float, bytes | None, str | None]] = field(
-        default_factory=list)
+    rows: list[PrebuiltRow]
+    hosts: list[LaneHostCount] = field(default_factory=list)

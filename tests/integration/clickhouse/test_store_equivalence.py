@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from netconsole.store import (
+    LaneHostCount,
     PrebuiltRecords,
     SQLiteReader,
     SQLiteStore,
@@ -49,7 +50,9 @@ def _express(store: SQLiteStore | ClickHouseStore, at: float) -> list[Any]:
     rows = [prebuilt_row(r, *host) for r in records]
     assert all(rows)
     return [PrebuiltRecords([r for r in rows if r is not None]),
-            PrebuiltRecords([], [(EXPRESS, 50, at, at + 0.049, b"lane-host", "6.1.0")])]
+            PrebuiltRecords([], [LaneHostCount(sender=EXPRESS, records=50, first_received=at,
+                                               last_received=at + 0.049, name=b"lane-host",
+                                               release="6.1.0")])]
 
 
 def _chdb_store(path: Path) -> ClickHouseStore:

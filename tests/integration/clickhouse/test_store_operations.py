@@ -122,11 +122,11 @@ def test_express_rows_an_earlier_run_spooled_are_stored(clickhouse: Cluster) -> 
     first = open_store(url)
     host = first.reserve_host(s)
     assert host is not None and first.committed_host(s) == host
-    rows = [prebuilt_row(r, *host) for r in records]
+    rows = [row for r in records if (row := prebuilt_row(r, *host)) is not None]
     first.close()
     later = open_store(url)  # the next run, which knows nothing of the host yet
     assert s in later.known_senders()
-    later.apply([PrebuiltRecords([r for r in rows if r is not None])])
+    later.apply([PrebuiltRecords(rows)])
     assert [x.record for x in later.reader.export()] == records
     with pytest.raises(ValueError, match="unknown host ids"):
-        later.apply([PrebuiltRecords([(12345, *rows[0][1:])])])  # type: ignore[index]
+        later.apply([PrebuiltRecords([rows[0]._replace(host_id=12345)])])

@@ -3,10 +3,10 @@
 A real UDP socket pair on loopback. A sender's stream is set up by the
 Python path; its lane is made from `SenderStream.express_state`; then one more
 datagram is sent. Whenever C takes it, the row must be exactly
-`store._codec.prebuilt_row` of the Record the Python path makes of the same
-datagram, and the Python path must have made that Record and nothing else.
-C may refuse anything (the Python path then decides), but it must take the
-plain next record.
+`store._codec.prebuilt_row` (a `PrebuiltRow`, class and all) of the Record the
+Python path makes of the same datagram, and the Python path must have made
+that Record and nothing else. C may refuse anything (the Python path then
+decides), but it must take the plain next record.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netconsole.collector._express import _lane
-from netconsole.incidents._patterns import TRIGGER_BYTES
-from netconsole.store._codec import prebuilt_row
+from netconsole.incidents._patterns import TRIGGER_BYTES, TRIGGER_LITERALS
+from netconsole.store._codec import PrebuiltRow, prebuilt_row
 from netconsole.stream import Record, Sender, SenderStream
 from netconsole.wire import Flag, OutgoingRecord, encode_extended
 
@@ -71,7 +71,7 @@ def _key(pair: tuple[socket.socket, socket.socket]) -> bytes:
     """The raw sockaddr C keys lanes by: learnt from one slow datagram."""
     assert _lane is not None
     rx, tx = pair
-    receiver = _lane.Receiver(rx.fileno(), {}, TRIGGER_BYTES.search)
+    receiver = _lane.Receiver(rx.fileno(), {}, TRIGGER_BYTES.search, row_type=PrebuiltRow)
     tx.sendto(b"hello", rx.getsockname())
     item = _step(receiver, 1.0)
     assert isinstance(item, tuple)
@@ -104,7 +104,13 @@ def records(draw: st.DrawFn) -> tuple[OutgoingRecord, OutgoingRecord]:
                            release=release, sysdata=sysdata(msgid, False))
     step = draw(st.sampled_from([1, 1, 1, 1, 0, 2, -1]))
     next_msgid = None if msgid is None else (msgid + draw(st.sampled_from([1, 1, 1, 2, 0])))
-    text = draw(st.one_of(printable, anything, st.sampled_from([
+    # Around a trigger literal or a near miss: C's literal scan must ask the regex
+    # exactly when it could match (EXT4-fs mount lines pass, their errors do not).
+    near = st.sampled_from([*TRIGGER_LITERALS, b"-fs (sda1): mounted", b"-fs (x): Remounting",
+                            b"-fs error", b"BTRFS info", b"BTRFS: error", b"BTRFS critical",
+                            b"XFS", b"ut of memor", b" error, de"])
+    around = st.builds(lambda a, lit, b: a + lit + b, printable, near, printable)
+    text = draw(st.one_of(printable, anything, around, st.sampled_from([
         b"BUG: soft lockup - CPU#0 stuck", b"a\\b", b"", b"x" * 1500])))
     userdata = draw(st.lists(st.tuples(st.sampled_from([b"hostname", b"role", b"pstore",
                                                         b"release", b"k\"q"]),
@@ -134,7 +140,8 @@ def test_lane_row_is_the_python_paths_record(pair: tuple[socket.socket, socket.s
         stream.feed(d, 1.0)
     stream.events()
     lane = _lane_for(stream, key)
-    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search, TRIGGER_LITERALS,
+                              row_type=PrebuiltRow)
     datagrams = encode_extended(second)
     tx.sendto(datagrams[0], rx.getsockname())
     item = _step(receiver, 2.0)
@@ -147,6 +154,7 @@ def test_lane_row_is_the_python_paths_record(pair: tuple[socket.socket, socket.s
         record = events[0]
         assert TRIGGER_BYTES.search(record.text) is None
         assert item == [prebuilt_row(record, HOST_ID, BOOT)]
+        assert type(item[0]) is PrebuiltRow
         # The lane now stands where the stream stands.
         assert (lane.seq, lane.ts, lane.msgid) == (  # type: ignore[attr-defined]
             stream.seq.top, stream.top_ts, stream._msgid.top if stream._msgid else -1)
@@ -180,13 +188,14 @@ def test_lane_hands_over_in_arrival_order(pair: tuple[socket.socket, socket.sock
     for d in encode_extended(OutgoingRecord(facility=0, level=6, seq=1, ts_usec=1, text=b"a")):
         stream.feed(d, 1.0)
     lane = _lane_for(stream, key)
-    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search,
+                              row_type=PrebuiltRow)
     seqs = [2, 3, 4, 6, 7]  # 5 is missing
     for s in seqs:
         for d in encode_extended(OutgoingRecord(facility=0, level=6, seq=s, ts_usec=s, text=b"x")):
             tx.sendto(d, rx.getsockname())
     run = _step(receiver, 2.0)
-    assert isinstance(run, list) and [row[6] for row in run] == [2, 3, 4]
+    assert isinstance(run, list) and [row.seq for row in run] == [2, 3, 4]
     for s in (6, 7):
         item = _step(receiver, 2.0)
         assert isinstance(item, tuple) and item[0].startswith(b"6,%d," % s)
@@ -204,7 +213,7 @@ def test_lane_names_ipv4_senders_plainly_on_a_dual_stack_socket() -> None:
     rx.setblocking(False)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        receiver = _lane.Receiver(rx.fileno(), {}, TRIGGER_BYTES.search)
+        receiver = _lane.Receiver(rx.fileno(), {}, TRIGGER_BYTES.search, row_type=PrebuiltRow)
         tx.sendto(b"x" * 3000, ("127.0.0.1", rx.getsockname()[1]))
         payload, host, port, truncated, key, lane = _step(receiver, 1.0)  # type: ignore[misc]
         assert (host, port, lane) == ("127.0.0.1", tx.getsockname()[1], None)
@@ -228,7 +237,8 @@ def test_over_its_budget_while_behind_the_lane_sheds_in_order_and_moves_on(
     stream.feed(encode_extended(OutgoingRecord(facility=0, level=6, seq=1, ts_usec=10,
                                                text=b"first"))[0], 1.0)
     lane = _lane_for(stream, key)
-    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search,
+                              row_type=PrebuiltRow)
     receiver.rate, receiver.burst, receiver.hold = 10.0, 3.0, 60.0
     receiver.behind_until = 1e12  # behind: budgets apply
     texts = [b"plain %d" % i for i in range(6)]
@@ -238,7 +248,7 @@ def test_over_its_budget_while_behind_the_lane_sheds_in_order_and_moves_on(
                                                  text=text))[0], rx.getsockname())
     time.sleep(0.05)
     python = Budgets(rate=10.0, burst=3.0)
-    rows: list[object] = []
+    rows: list[PrebuiltRow] = []
     handed: list[object] = []
     while True:
         item = receiver.step(2.0, True)
@@ -250,7 +260,7 @@ def test_over_its_budget_while_behind_the_lane_sheds_in_order_and_moves_on(
             handed.append(item)
             lane.seq += 1  # what `settle` does after the Python path took it
             lane.active = 1
-    assert [r[10] for r in rows] == ["plain 0", "plain 1", "plain 2"]  # type: ignore[index]
+    assert [r.text for r in rows] == ["plain 0", "plain 1", "plain 2"]
     assert [python.admit("s", 2.0) for _ in range(4)] == [True, True, True, False]
     assert len(handed) == 1 and b"Kernel panic" in handed[0][0]  # type: ignore[index]
     assert lane.seq == 2 + len(texts) - 1  # past the shed ones: no gap to account
@@ -260,8 +270,15 @@ def test_over_its_budget_while_behind_the_lane_sheds_in_order_and_moves_on(
     tx.sendto(encode_extended(OutgoingRecord(facility=0, level=6, seq=lane.seq + 1,
                                              ts_usec=99, text=b"kept"))[0], rx.getsockname())
     item = _step(receiver, 3.0)
-    assert isinstance(item, list) and item[0][10] == "kept"
+    assert isinstance(item, list) and item[0].text == "kept"
     assert lane.shed == 0
+
+
+def test_the_receiver_needs_a_tuple_row_type() -> None:
+    assert _lane is not None
+    for row_type in ({}, {"row_type": list}):
+        with pytest.raises(TypeError, match="row_type"):
+            _lane.Receiver(0, {}, TRIGGER_BYTES.search, **row_type)
 
 
 def test_the_c_constants_are_the_python_ones() -> None:

@@ -22,7 +22,7 @@ from netconsole.collector._spool import (
     spool_dir_for,
     spool_files,
 )
-from netconsole.store import PrebuiltRecords, SQLiteStore, open_store
+from netconsole.store import LaneHostCount, PrebuiltRecords, PrebuiltRow, SQLiteStore, open_store
 from netconsole.stream import Gap, GapKind, Record
 from tests.unit.store.conftest import DB1, WEB1, make_record
 
@@ -101,12 +101,17 @@ def test_a_bad_express_row_is_found_among_its_rows(store: SQLiteStore, db: Path)
     w = writer(store, db)
     store.apply(records(0, 1))
     host_id, boot = store.committed_host(WEB1) or (0, 0)
-    row = (host_id, 1.0, "extended", "", 0, 6, 1, 1, "-", "", "text", "", -1, -1, "", boot)
-    rows = [(*row[:6], seq, *row[7:]) for seq in range(1, 101)]
-    rows[40] = (*row[:6], 2**64, *row[7:])
-    w.write([PrebuiltRecords(rows, [(WEB1, 100, 1.0, 1.0, None, None)])])
+    row = PrebuiltRow(host_id, 1.0, "extended", "", 0, 6, 1, 1, "-", "", "text", "", -1, -1, "",
+                      boot)
+    rows = [row._replace(seq=seq) for seq in range(1, 101)]
+    rows[40] = row._replace(seq=2**64)
+    counted = LaneHostCount(sender=WEB1, records=100, first_received=1.0, last_received=1.0,
+                            name=None, release=None)
+    w.write([PrebuiltRecords(rows, [counted])])
     assert stored_seqs(store) == [0, *range(1, 41), *range(42, 101)]
     assert w.counters.quarantined == 1
+    [kept] = [json.loads(line) for line in quarantine_for(db).read_text().splitlines()]
+    assert kept["event"] == {"rows": [list(rows[40])], "hosts": []}  # the counts went first
 
 
 def test_the_errors_are_told_apart(store: SQLiteStore, db: Path) -> None:
@@ -245,3 +250,21 @@ def test_the_backlog_gives_pieces_back_oldest_first_wherever_they_are(tmp_path: 
         seen += [r.seq for r in items if isinstance(r, Record)]
     assert seen == list(range(40)) and backlog.records == 0
     assert not list((tmp_path / "spool").iterdir())
+
+
+def test_a_spool_of_the_version_before_typed_rows_is_stored(store: SQLiteStore, db: Path) -> None:
+    """Spooled before an upgrade (plain-tuple rows and host counts), replayed after it."""
+    import pickle
+
+    store.apply(records(0, 1))
+    host_id, boot = store.committed_host(WEB1) or (0, 0)
+    old_rows = [(host_id, 1.0, "extended", "", 0, 6, seq, seq, "-", "", f"old {seq}", "",
+                 -1, -1, "", boot) for seq in range(1, 11)]
+    old = PrebuiltRecords(old_rows, [])  # type: ignore[arg-type]
+    old.hosts.append((WEB1, 10, 1.0, 1.0, None, None))  # type: ignore[arg-type]
+    spool = spool_dir_for(db)
+    spool.mkdir()
+    (spool / "000001-10.spool").write_bytes(pickle.dumps([old]))
+    done = replay_spool(store, db)
+    assert (done.records, done.quarantined, done.error) == (10, 0, None)
+    assert stored_seqs(store) == list(range(0, 11))

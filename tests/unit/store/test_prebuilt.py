@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from netconsole.incidents import Incident, IncidentTable
-from netconsole.store import PrebuiltRecords, SQLiteStore, open_reader, open_store
+from netconsole.store import (
+    LaneHostCount,
+    PrebuiltRecords,
+    PrebuiltRow,
+    SQLiteStore,
+    open_reader,
+    open_store,
+)
 from netconsole.store._codec import prebuilt_row, record_to_row
 from netconsole.stream.events import Event, Record, Sender
 from netconsole.wire import Flag, Mode
@@ -47,20 +55,20 @@ def rec(seq: int, *, sender: Sender = WEB1, received: float | None = None,
 SYSDATA = ((b"cpu", b"3"), (b"taskname", b"kworker"), (b"msgid", b"7"), (b"hostname", b"h1"))
 
 
-def _hosts(records: Sequence[Record]) -> list[tuple[Sender, int, float, float,
-                                                    bytes | None, str | None]]:
+def _hosts(records: Sequence[Record]) -> list[LaneHostCount]:
     """What `records` add to each host, in `PrebuiltRecords.hosts` form."""
-    out: dict[Sender, list[Any]] = {}
+    out: dict[Sender, LaneHostCount] = {}
     for r in records:
-        h = out.setdefault(r.sender, [r.sender, 0, r.received, r.received, None, None])
-        h[1] += 1
-        h[2], h[3] = min(h[2], r.received), max(h[3], r.received)
+        h = out.get(r.sender) or LaneHostCount(
+            sender=r.sender, records=0, first_received=r.received, last_received=r.received,
+            name=None, release=None)
         name = r.field(b"hostname")
-        if name is not None:
-            h[4] = name
-        if r.kernel_release is not None:
-            h[5] = r.kernel_release
-    return [tuple(h) for h in out.values()]  # type: ignore[misc,unused-ignore]
+        out[r.sender] = replace(
+            h, records=h.records + 1, first_received=min(h.first_received, r.received),
+            last_received=max(h.last_received, r.received),
+            name=name if name is not None else h.name,
+            release=r.kernel_release if r.kernel_release is not None else h.release)
+    return list(out.values())
 
 
 def prebuilt(records: Sequence[Record], known: dict[Sender, tuple[int, int]]) -> PrebuiltRecords:
@@ -125,11 +133,15 @@ def two_stores() -> Iterator[tuple[SQLiteStore, SQLiteStore]]:
 def test_prebuilt_row_is_the_insert_row_with_sentinels_for_null() -> None:
     full = rec(5, release="6.12.0", caller="T12", flag=Flag.CONT, fields=SYSDATA)
     row = prebuilt_row(full, 3, 2)
-    assert row == (3, *record_to_row(full)[:10], record_to_row(full)[11], 7, 3, "kworker", 2)
+    assert type(row) is PrebuiltRow
+    assert row == PrebuiltRow(3, *record_to_row(full)[:10], record_to_row(full).fields, 7, 3,
+                              "kworker", 2)
     assert row[1:10] == (full.received, "extended", "6.12.0", 0, 6, 5, 5000, "c", "T12")
     bare = rec(6, text=b"")
-    assert prebuilt_row(bare, 1, 0) == (1, bare.received, "extended", "", 0, 6, 6, 6000, "-",
-                                        "", "", "", -1, -1, "", 0)
+    assert prebuilt_row(bare, 1, 0) == PrebuiltRow(
+        host_id=1, received=bare.received, mode="extended", release="", facility=0, level=6,
+        seq=6, ts_usec=6000, flag="-", caller="", text="", fields="", msgid=-1, cpu=-1,
+        taskname="", boot=0)
 
 
 @pytest.mark.parametrize("record", [

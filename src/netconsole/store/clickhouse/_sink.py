@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from netconsole.incidents import Incident, IncidentEvent, Silence
+from netconsole.store._codec import PrebuiltRow
 from netconsole.store._errors import StoreError
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
@@ -307,8 +308,8 @@ class ClickHouseStore:
         ids: set[int] = set()
         for e in events:
             if isinstance(e, PrebuiltRecords):
-                senders += [h[0] for h in e.hosts]
-                ids.update(row[0] for row in e.rows)
+                senders += [h.sender for h in e.hosts]
+                ids.update(row.host_id for row in e.rows)
         if states:
             senders += list(states)
         self._load(senders, [i for i in ids if i not in self._by_id])
@@ -376,15 +377,16 @@ class ClickHouseStore:
         for event in events:
             if type(event) is PrebuiltRecords:
                 for row in event.rows:
-                    host = self._by_id[row[0]]
+                    host = self._by_id[row.host_id]
                     p = self._pending(host.sender, pending, rows)
-                    n = take(row[1])
+                    n = take(row.received)
                     rows.records.append(self._prebuilt(row, n, stored))
-                    p.newest((row[1], n))
-                for sender, _count, _first, last, name, release in event.hosts:
-                    p = self._pending(sender, pending, rows)
+                    p.newest((row.received, n))
+                for counted in event.hosts:
+                    p = self._pending(counted.sender, pending, rows)
+                    name, last = counted.name, counted.last_received
                     self._facts(p, name.decode("utf-8", "replace") if name is not None
-                                else None, release, last, take(last), rows)
+                                else None, counted.release, last, take(last), rows)
                 continue
             assert not isinstance(event, PrebuiltRecords)
             p = self._pending(event.sender, pending, rows)
@@ -445,22 +447,22 @@ class ClickHouseStore:
         })
 
     @staticmethod
-    def _prebuilt(row: tuple[Any, ...], n: int, stored: int) -> bytes:
-        """A row of the C express lane (store._codec.prebuilt_row: '' and -1 stand
-        for None) as a records row."""
-        (hid, received, mode, release, facility, level, seq, ts_usec, flag, caller, text,
-         fields, msgid, cpu, taskname, boot) = row
-        pairs = json.loads(fields) if fields else []
-        data = text.encode()
-        rid = row_id(hid, received, n, str(seq).encode() + b"\0" + data)
+    def _prebuilt(row: PrebuiltRow, n: int, stored: int) -> bytes:
+        """A row of the C express lane (`PrebuiltRow`: '' and -1 stand for None)
+        as a records row."""
+        pairs = json.loads(row.fields) if row.fields else []
+        rid = row_id(row.host_id, row.received, n,
+                     str(row.seq).encode() + b"\0" + row.text.encode())
         return _dumps({
-            "host_id": hid, "received": received, "n": n, "id": rid, "boot": boot,
-            "stored": stored, "mode": mode, "release": release or None, "facility": facility,
-            "level": level, "seq": seq, "ts_usec": ts_usec, "flag": flag,
-            "caller": caller or None, "text": text, "fields.key": [k for k, _ in pairs],
-            "fields.value": [v for _, v in pairs], "header_extra": None,
-            "msgid": None if msgid == -1 else msgid, "cpu": None if cpu == -1 else cpu,
-            "taskname": taskname or None, "complete": 1, "missing": None,
+            "host_id": row.host_id, "received": row.received, "n": n, "id": rid,
+            "boot": row.boot, "stored": stored, "mode": row.mode,
+            "release": row.release or None, "facility": row.facility, "level": row.level,
+            "seq": row.seq, "ts_usec": row.ts_usec, "flag": row.flag,
+            "caller": row.caller or None, "text": row.text,
+            "fields.key": [k for k, _ in pairs], "fields.value": [v for _, v in pairs],
+            "header_extra": None, "msgid": None if row.msgid == -1 else row.msgid,
+            "cpu": None if row.cpu == -1 else row.cpu, "taskname": row.taskname or None,
+            "complete": 1, "missing": None,
         })
 
     def _event(self, p: _Pending, at: float, n: int, kind: str, sub: str, count: int,
