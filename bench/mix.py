@@ -234,6 +234,8 @@ def main() -> None:
     if (os.cpu_count() or 1) < 2:
         sys.exit("bench/mix.py: needs 2 cores (receiver on one, generator on the other)")
     rates = [int(r) for r in args.rates.split(",")]
+    # This process encodes the next load between runs: never on the receiver's core.
+    os.sched_setaffinity(0, {GENERATOR_CPU})
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; receiver "
           + (f"netconsd via {args.netconsd}" if args.netconsd

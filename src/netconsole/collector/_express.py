@@ -201,12 +201,11 @@ class Express:
             lane.sender = sender
             lane.key = key
             self.lanes[sender.local_port][key] = self.of[sender] = lane
-        seq, ts, release, msgid, msgid_base, last = state
         lane.host_id, boot = host
         lane.boot = boot + self._reboots.get(sender, 0)
         self._senders[lane.host_id] = sender
-        lane.seq, lane.ts, lane.release = seq, ts, release
-        lane.msgid, lane.msgid_base, lane.last = msgid, msgid_base, last
+        lane.seq, lane.ts, lane.release = state.seq, state.ts_usec, state.release
+        lane.msgid, lane.msgid_base, lane.last = state.msgid, state.msgid_base, state.last_seen
         lane.active = 1
 
     def note_reboots(self, events: list[Event]) -> int:

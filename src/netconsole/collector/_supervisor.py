@@ -30,6 +30,7 @@ from netconsole.alerts import RuleError, parse_rules, with_rules
 from netconsole.collector._config import ListenConfig, parse_hostport, reloaded
 from netconsole.collector._errors import ListenError
 from netconsole.collector._http import ApiServer
+from netconsole.collector._messages import WorkerAlerts, WorkerCounts, WorkerFailed, WorkerReady
 from netconsole.collector._metrics import WorkerMetrics
 from netconsole.collector._sockets import open_udp, rmem_max
 from netconsole.collector._spool import quarantine_for, replay_spool, spool_dir_for, spool_files
@@ -117,7 +118,7 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
         http += f"; web view {web.url}"
     try:
         if cfg.worker_count == 1:
-            worker = Worker(cfg, report=lambda d: metrics.latest.__setitem__(0, d),
+            worker = Worker(cfg, report=lambda m: metrics.latest.__setitem__(0, m.counts),
                             config_loader=config_loader)
             worker.open()
             worker.install_signals()
@@ -158,14 +159,14 @@ def _worker_main(cfg: ListenConfig, index: int, reports: Any,
                  config_loader: Callable[[], ListenConfig] | None) -> None:
     _die_with_supervisor()
     worker = Worker(cfg, index=index, report=reports.put, config_loader=config_loader,
-                    alerts_out=lambda events: reports.put({"worker": index, "alerts": events}))
+                    alerts_out=lambda events: reports.put(WorkerAlerts(index, events)))
     worker.install_signals()
     try:
         worker.open()
     except Exception as exc:
-        reports.put({"worker": index, "error": str(exc)})
+        reports.put(WorkerFailed(index, str(exc)))
         sys.exit(2)
-    reports.put({"worker": index, "ready": True})
+    reports.put(WorkerReady(index))
     worker.run()
     sys.exit(worker.exit_status)  # 1: records were lost (it said how many)
 
@@ -257,21 +258,19 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
             if reload:
                 reload = False
                 hand_over()
-            if msg is not None:
-                i = msg["worker"]
-                if "alerts" in msg:
-                    alerts.submit(msg["alerts"])
-                elif "error" in msg:
-                    announce(f"worker {i} could not start: {msg['error']}")
-                    on_stop(signal.SIGTERM, None)
-                    status = 2
-                elif msg.get("ready"):
-                    ready.add(i)
-                    if len(ready) == n:
-                        announce(f"listening on {where}; {n} workers; store "
-                                 f"{cfg.store_label}; {http}")
-                else:
-                    metrics.latest[i] = msg
+            if isinstance(msg, WorkerAlerts):
+                alerts.submit(msg.events)
+            elif isinstance(msg, WorkerFailed):
+                announce(f"worker {msg.worker} could not start: {msg.error}")
+                on_stop(signal.SIGTERM, None)
+                status = 2
+            elif isinstance(msg, WorkerReady):
+                ready.add(msg.worker)
+                if len(ready) == n:
+                    announce(f"listening on {where}; {n} workers; store "
+                             f"{cfg.store_label}; {http}")
+            elif isinstance(msg, WorkerCounts):
+                metrics.latest[msg.worker] = msg.counts
             for i, p in list(procs.items()):
                 if not p.is_alive():
                     p.join()
@@ -288,10 +287,10 @@ def _serve_forked(cfg: ListenConfig, config_loader: Callable[[], ListenConfig] |
                 with contextlib.suppress(queue.Empty, EOFError, OSError):
                     while True:
                         msg = reports.get(timeout=0.1)
-                        if "alerts" in msg:
-                            alerts.submit(msg["alerts"])
-                        elif "worker" in msg and "datagrams" in msg:
-                            metrics.latest[msg["worker"]] = msg
+                        if isinstance(msg, WorkerAlerts):
+                            alerts.submit(msg.events)
+                        elif isinstance(msg, WorkerCounts):
+                            metrics.latest[msg.worker] = msg.counts
                 break
     finally:
         alerts.close()

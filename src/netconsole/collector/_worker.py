@@ -45,6 +45,7 @@ from netconsole.collector._config import ConfigError, ListenConfig, reloaded
 from netconsole.collector._errors import ListenError
 from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
+from netconsole.collector._messages import WorkerCounts
 from netconsole.collector._metrics import Counters
 from netconsole.collector._pipeline import LaneReport, Pipeline
 from netconsole.collector._sockets import (
@@ -95,7 +96,7 @@ class Worker:
     `pipeline`; `run()` is its loop."""
 
     def __init__(self, cfg: ListenConfig, *, index: int = 0,
-                 report: Callable[[dict[str, Any]], None] | None = None,
+                 report: Callable[[WorkerCounts], None] | None = None,
                  config_loader: Callable[[], ListenConfig] | None = None,
                  sink: RecordSink | None = None,
                  alerts_out: Callable[[list[Any]], None] | None = None) -> None:
@@ -466,7 +467,7 @@ class Worker:
         if self.outputs:
             c.count_outputs({o.name: o.stats() for o in self.outputs})
         if self.report is not None:
-            self.report({"worker": self.index, "pid": os.getpid(), **c.as_dict()})
+            self.report(WorkerCounts(self.index, {"pid": os.getpid(), **c.as_dict()}))
 
     def _reload_config(self) -> None:
         """SIGHUP: the configuration again (from the file, or with several

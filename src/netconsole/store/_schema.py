@@ -279,19 +279,33 @@ def m006_fts_field_values(conn: sqlite3.Connection) -> None:
     every read and `rebuild` give FTS exactly what the writer indexed. The
     index is rebuilt from the rows a v5 database holds.
     """
-    values = FTS_FIELD_VALUES.format(fields="records.fields")
-    old = FTS_FIELD_VALUES.format(fields="old.fields")
-    new = FTS_FIELD_VALUES.format(fields="new.fields")
     _script(
         conn,
         f"""
         DROP TRIGGER records_fts_delete;
         DROP TRIGGER records_fts_update;
         DROP TABLE records_fts;
-        CREATE VIEW records_fts_source AS SELECT id, text, {values} AS fields FROM records;
+        {_fts_source_view(FTS_FIELD_VALUES)}
         CREATE VIRTUAL TABLE records_fts USING fts5(
             text, fields, content='records_fts_source', content_rowid='id'
         );
+        {_fts_triggers(FTS_FIELD_VALUES)}
+        INSERT INTO records_fts (records_fts) VALUES ('rebuild');
+        """,
+    )
+
+
+def _fts_source_view(values: str) -> str:
+    """The FTS content view, its `fields` column computed by the SQL template `values`."""
+    return ("CREATE VIEW records_fts_source AS SELECT id, text, "
+            f"{values.format(fields='records.fields')} AS fields FROM records;")
+
+
+def _fts_triggers(values: str) -> str:
+    """The triggers that keep FTS current on delete and update (m006 on)."""
+    old = values.format(fields="old.fields")
+    new = values.format(fields="new.fields")
+    return f"""
         CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
             INSERT INTO records_fts (records_fts, rowid, text, fields)
                 VALUES ('delete', old.id, old.text, {old});
@@ -300,10 +314,7 @@ def m006_fts_field_values(conn: sqlite3.Connection) -> None:
             INSERT INTO records_fts (records_fts, rowid, text, fields)
                 VALUES ('delete', old.id, old.text, {old});
             INSERT INTO records_fts (rowid, text, fields) VALUES (new.id, new.text, {new});
-        END;
-        INSERT INTO records_fts (records_fts) VALUES ('rebuild');
-        """,
-    )
+        END;"""
 
 
 FTS_FIELD_VALUES_ONE_PAIR = (
@@ -324,25 +335,14 @@ def m007_fts_one_field_shortcut(conn: sqlite3.Connection) -> None:
     FTS_FIELD_VALUES_ONE_PAIR: the same values as m006 (so the index stays as it
     is), a sixth of the writer's FTS cost less for a fleet whose every record
     carries one userdata field (bench/mix.py)."""
-    values = FTS_FIELD_VALUES_ONE_PAIR.format(fields="records.fields")
-    old = FTS_FIELD_VALUES_ONE_PAIR.format(fields="old.fields")
-    new = FTS_FIELD_VALUES_ONE_PAIR.format(fields="new.fields")
     _script(
         conn,
         f"""
         DROP TRIGGER records_fts_delete;
         DROP TRIGGER records_fts_update;
         DROP VIEW records_fts_source;
-        CREATE VIEW records_fts_source AS SELECT id, text, {values} AS fields FROM records;
-        CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
-            INSERT INTO records_fts (records_fts, rowid, text, fields)
-                VALUES ('delete', old.id, old.text, {old});
-        END;
-        CREATE TRIGGER records_fts_update AFTER UPDATE OF text, fields ON records BEGIN
-            INSERT INTO records_fts (records_fts, rowid, text, fields)
-                VALUES ('delete', old.id, old.text, {old});
-            INSERT INTO records_fts (rowid, text, fields) VALUES (new.id, new.text, {new});
-        END;
+        {_fts_source_view(FTS_FIELD_VALUES_ONE_PAIR)}
+        {_fts_triggers(FTS_FIELD_VALUES_ONE_PAIR)}
         """,
     )
 

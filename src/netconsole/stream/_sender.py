@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from netconsole.stream._basic import (
     MAX_BASIC_RECORD,
@@ -84,6 +84,21 @@ _MSGID_MOD = 1 << 32
 # the int64 the express lane holds it in, and the lane (18 digits at most, its
 # MAX_DIGITS) and this path account the same msgids.
 _MSGID_ACCOUNTED = 10**18
+
+
+class ExpressState(NamedTuple):
+    """Where a stream stands when its next in-order record is all it can take
+    without an event: what the express lane (collector/_express.py) starts from."""
+
+    seq: int
+    """The highest seq seen."""
+    ts_usec: int
+    """That record's timestamp."""
+    release: str | None
+    msgid: int
+    """The highest msgid seen plus `msgid_base`, or -1: no msgid."""
+    msgid_base: int
+    last_seen: float
 
 
 class SenderStream:
@@ -191,11 +206,10 @@ class SenderStream:
 
     # -- the receiver's express lane ---------------------------------------------
 
-    def express_state(self) -> tuple[int, int, str | None, int, int, float] | None:
+    def express_state(self) -> ExpressState | None:
         """When the only record this stream can take without an event is the
-        next one in order: (seq top, its ts_usec, release, msgid top + base or -1,
-        msgid base, last_seen). None while anything else is pending: a hole, a
-        partial record, basic mode.
+        next one in order: where it stands (`ExpressState`). None while anything
+        else is pending: a hole, a partial record, basic mode.
 
         The receiver's express lane (collector/_express.py) takes such records
         without this object, then catches it up with `express_advance`.
@@ -207,9 +221,9 @@ class SenderStream:
             return None
         if msgid is not None and (msgid.top is None or msgid.holes):
             return None
-        return (seq.top, self.top_ts, self.release,
-                msgid.top if msgid is not None and msgid.top is not None else -1,
-                self._msgid_base, self.last_seen)
+        return ExpressState(seq.top, self.top_ts, self.release,
+                            msgid.top if msgid is not None and msgid.top is not None else -1,
+                            self._msgid_base, self.last_seen)
 
     def express_advance(self, seq: int, ts_usec: int, msgid: int, last_seen: float) -> None:
         """What `feed` would have left after the express lane's records: every seq

@@ -52,7 +52,8 @@ def _lane_for(stream: SenderStream, key: bytes) -> object:
     assert state is not None
     lane = _lane.Lane()
     lane.sender, lane.key, lane.host_id, lane.boot = stream.sender, key, HOST_ID, BOOT
-    (lane.seq, lane.ts, lane.release, lane.msgid, lane.msgid_base, lane.last) = state
+    lane.seq, lane.ts, lane.release = state.seq, state.ts_usec, state.release
+    lane.msgid, lane.msgid_base, lane.last = state.msgid, state.msgid_base, state.last_seen
     lane.active = 1
     return lane
 

@@ -357,7 +357,7 @@ def test_msgid_of_19_digits_is_not_accounted() -> None:
     assert not only(events, Gap)
     assert [r.msgid for r in only(events, Record)] == [4294967295, 0, 2**63 - 1, 1]
     state = s.express_state()
-    assert state is not None and state[3] < 2**63
+    assert state is not None and state.msgid < 2**63
 
 
 def test_a_fast_reboot_is_a_reboot_not_duplicates() -> None:
