@@ -22,28 +22,24 @@ One writer per database file: the writer caches host ids and boot numbers, and
 only the collector's single writer should call `apply`. (SQLite serialises
 writers anyway, with `busy_timeout`; the cache stays right as long as each
 sender goes to one writer, which SO_REUSEPORT's 4-tuple hash ensures.)
+
+What a batch writes is in `_batch.py`, retention's deletes in `_retention.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from netconsole.incidents import Incident, IncidentEvent, Phase, Silence
-from netconsole.store._codec import (
-    INSERT_PREBUILT,
-    INSERT_RECORD,
-    RECORD_COLUMNS,
-    record_to_row,
-    row_to_stored,
-)
+from netconsole.incidents import IncidentEvent
+from netconsole.store import _retention
+from netconsole.store._batch import _BOOT, _THROUGH, prepare_batch, write_batch
+from netconsole.store._codec import RECORD_COLUMNS, row_to_stored
 from netconsole.store._errors import StoreError
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
@@ -55,17 +51,7 @@ from netconsole.store._model import (
 from netconsole.store._paths import default_db_path
 from netconsole.store._reader import SQLiteReader, open_reader
 from netconsole.store._schema import migrate
-from netconsole.stream.events import (
-    Duplicate,
-    Event,
-    Gap,
-    GapKind,
-    Incomplete,
-    Reboot,
-    Record,
-    Rejected,
-    Sender,
-)
+from netconsole.stream.events import Event, Record, Sender
 
 if TYPE_CHECKING:
     from netconsole.store.clickhouse import ClickHouseStore
@@ -76,228 +62,6 @@ CACHE_KIB = 32 * 1024
 BUSY_TIMEOUT_MS = 10_000
 WAL_CHECKPOINT_PAGES = 10_000
 
-LOW_WATER = 0.9
-"""Size retention deletes down to this share of `max_bytes`, not just under it."""
-
-FTS_MERGE_PAGES = 2000
-"""Pages of FTS5 index merged after a size-retention pass: enough to fold in
-the tombstones of the deleted rows, bounded (~8 MB of work) so the write lock
-is held briefly whatever the index size."""
-
-_HOSTNAME = b"hostname"
-
-_THROUGH, _BOOT = "_through", "_boot"
-"""Marks the writer adds to a saved stream state: the last record id it covers
-(every record stored by then) and the host's boot number then."""
-
-INT64_MAX = (1 << 63) - 1
-"""Loss counts saturate here: SQLite's INTEGER is signed 64-bit, and an
-addition past it turns the column into a REAL. A hostile sender can jump seq
-by 2**63 (`wire` takes numbers up to this); such a jump is counted as the loss
-it claims, so `lost_seq` reads "at least this much", never wraps nor fails."""
-
-
-def _saturating(column: str) -> str:
-    # `column + :column` without overflow: both are at most INT64_MAX.
-    return (f"{column} = CASE WHEN {column} > {INT64_MAX} - :{column} THEN {INT64_MAX}"
-            f" ELSE {column} + :{column} END")
-
-
-_UPDATE_HOST = f"""
-UPDATE hosts SET
-    records = records + :records,
-    {_saturating("lost_seq")},
-    {_saturating("lost_msgid")},
-    {_saturating("dropped")},
-    duplicates = duplicates + :duplicates,
-    reboots = reboots + :reboots,
-    incomplete = incomplete + :incomplete,
-    rejected = rejected + :rejected,
-    shed = shed + :shed,
-    boot = boot + :reboots,
-    first_seen = min(coalesce(first_seen, :first), :first),
-    last_seen = max(coalesce(last_seen, :last), :last),
-    last_record = CASE WHEN :last_record IS NULL THEN last_record
-                       ELSE max(coalesce(last_record, :last_record), :last_record) END,
-    name = coalesce(:name, name),
-    release = coalesce(:release, release)
-WHERE id = :id
-"""
-
-_UPDATE_HOST_RECORDS = """
-UPDATE hosts SET
-    records = records + ?1,
-    first_seen = min(coalesce(first_seen, ?2), ?2),
-    last_seen = max(coalesce(last_seen, ?3), ?3),
-    last_record = max(coalesce(last_record, ?4), ?4),
-    name = coalesce(NULLIF(?5, ''), name),
-    release = coalesce(NULLIF(?6, ''), release)
-WHERE id = ?7
-"""
-"""`_UPDATE_HOST` for the common batch of a host, only records: positional and
-with no None (see `INSERT_PREBUILT`), half the cost of the general one, which
-matters when every record of a batch comes from another host."""
-
-_UPSERT_INCIDENT = """
-INSERT INTO incidents (
-    host_id, key, boot, kind, severity, state, title, fingerprint, culprit, frames, text,
-    release, first_seq, last_seq, first_received, last_received, first_ts_usec, last_ts_usec,
-    first_record_id, last_record_id, lines, dropped_lines, count, truncated, fatal, lane, task,
-    previous_boot, updated_at, closed_at
-) VALUES (
-    :host_id, :key, :boot, :kind, :severity, :state, :title, :fingerprint, :culprit, :frames,
-    :text, :release, :first_seq, :last_seq, :first_received, :last_received, :first_ts_usec,
-    :last_ts_usec, :first_record_id, :last_record_id, :lines, :dropped_lines, :count,
-    :truncated, :fatal, :lane, :task, :previous_boot, :updated_at, :closed_at
-)
-ON CONFLICT (host_id, key) DO UPDATE SET
-    kind = excluded.kind, severity = excluded.severity, state = excluded.state,
-    title = excluded.title, fingerprint = excluded.fingerprint, culprit = excluded.culprit,
-    frames = excluded.frames, text = excluded.text,
-    release = coalesce(excluded.release, release), last_seq = excluded.last_seq,
-    last_received = excluded.last_received, last_ts_usec = excluded.last_ts_usec,
-    last_record_id = coalesce(excluded.last_record_id, last_record_id),
-    lines = excluded.lines, dropped_lines = excluded.dropped_lines, count = excluded.count,
-    truncated = excluded.truncated, fatal = excluded.fatal, lane = excluded.lane,
-    task = coalesce(excluded.task, task), updated_at = excluded.updated_at,
-    closed_at = coalesce(closed_at, excluded.closed_at)
-"""
-
-
-def _incident_params(incident: Incident) -> dict[str, Any]:
-    """The `incidents` columns of an incident event, without host, boot and record ids."""
-    closed = incident.phase in (Phase.CLOSED, Phase.AMENDED)
-    return {
-        "key": incident.key,
-        "kind": incident.kind.value,
-        "severity": incident.severity.name.lower(),
-        "state": "closed" if closed else "open",
-        "title": incident.title,
-        "fingerprint": incident.fingerprint,
-        "culprit": str(incident.culprit) if incident.culprit is not None else None,
-        "frames": json.dumps([
-            {"function": f.function, "offset": f.offset, "size": f.size, "module": f.module,
-             "reliable": f.reliable, "section": f.section, "rip": f.rip}
-            for f in incident.frames
-        ], separators=(",", ":")),
-        "text": incident.text,
-        "release": incident.release,
-        "first_seq": incident.first_seq,
-        "last_seq": incident.last_seq,
-        "first_received": incident.first_received,
-        "last_received": incident.last_received,
-        "first_ts_usec": incident.first_ts_usec,
-        "last_ts_usec": incident.last_ts_usec,
-        "lines": incident.lines,
-        "dropped_lines": incident.dropped_lines,
-        "count": incident.count,
-        "truncated": int(incident.truncated),
-        "fatal": int(incident.fatal),
-        "lane": incident.lane,
-        "task": incident.task,
-        "previous_boot": int(incident.previous_boot),
-        "updated_at": incident.at,
-        "closed_at": incident.at if closed else None,
-    }
-
-
-def _silence_row(event: Silence) -> tuple[float, str, str]:
-    """The `events` row of a silence (kind `silence`), without its host id."""
-    detail = {
-        "phase": event.phase.value,
-        "reason": event.reason.value,
-        "last_record": event.last_record,
-        "incident": event.incident,
-        "title": event.title,
-        "rebooted": event.rebooted,
-    }
-    return (event.at, "silence", json.dumps(detail))
-
-
-@dataclass(slots=True)
-class _HostDelta:
-    """What one batch changes in one `hosts` row.
-
-    `id` and `boot` (the boot number before this batch) are filled in inside
-    the transaction; everything else is computed before it.
-    """
-
-    first: float
-    last: float
-    id: int = 0
-    boot: int = 0
-    last_record: float | None = None
-    records: int = 0
-    lost_seq: int = 0
-    lost_msgid: int = 0
-    dropped: int = 0
-    duplicates: int = 0
-    reboots: int = 0
-    incomplete: int = 0
-    rejected: int = 0
-    shed: int = 0
-    name: str | None = None
-    release: str | None = None
-
-    def seen(self, at: float) -> None:
-        self.first = min(self.first, at)
-        self.last = max(self.last, at)
-
-    def plain(self) -> bool:
-        """Only records arrived: `_UPDATE_HOST_RECORDS` says it all."""
-        return (self.last_record is not None and self.name != "" and self.release != ""
-                and not (self.lost_seq or self.lost_msgid or self.dropped or self.duplicates
-                         or self.reboots or self.incomplete or self.rejected
-                         or self.shed))
-
-    def lean_params(self) -> tuple[Any, ...]:
-        return (self.records, self.first, self.last, self.last_record, self.name or "",
-                self.release or "", self.id)
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "first": self.first,
-            "last": self.last,
-            "last_record": self.last_record,
-            "records": self.records,
-            # Python's sums are exact; what SQLite is given must fit its integers.
-            "lost_seq": min(self.lost_seq, INT64_MAX),
-            "lost_msgid": min(self.lost_msgid, INT64_MAX),
-            "dropped": min(self.dropped, INT64_MAX),
-            "duplicates": self.duplicates,
-            "reboots": self.reboots,
-            "incomplete": self.incomplete,
-            "rejected": self.rejected,
-            "shed": self.shed,
-            "name": self.name,
-            "release": self.release,
-        }
-
-
-def _event_row(event: Gap | Reboot | Incomplete) -> tuple[float, str, str]:
-    """The `events` row for an accounting event, without its host id."""
-    detail: dict[str, Any]
-    if isinstance(event, Gap):
-        kind = "gap"
-        detail = {"gap": event.kind.value, "first": event.first, "count": event.count}
-    elif isinstance(event, Reboot):
-        kind = "reboot"
-        detail = {
-            "reason": event.reason.value,
-            "previous_seq": event.previous_seq,
-            "seq": event.seq,
-            "previous_release": event.previous_release,
-            "release": event.release,
-        }
-    else:
-        kind = "incomplete"
-        detail = {
-            "seq": event.seq,
-            "total": event.total,
-            "missing": [list(span) for span in event.missing],
-        }
-    return (event.at, kind, json.dumps(detail))
 
 
 def _connect(path: Path | str) -> sqlite3.Connection:
@@ -363,20 +127,6 @@ class SQLiteStore:
         self._conn.execute(commit)
 
     # -- writing ------------------------------------------------------------
-
-    def _host(self, sender: Sender, pending: dict[Sender, tuple[int, int]]) -> tuple[int, int]:
-        known = pending.get(sender) or self._hosts.get(sender)
-        if known is not None:
-            return known
-        key = (sender.host, sender.port, sender.local_port)
-        self._conn.execute(
-            "INSERT OR IGNORE INTO hosts (address, port, local_port) VALUES (?, ?, ?)", key
-        )
-        row = self._conn.execute(
-            "SELECT id, boot FROM hosts WHERE address = ? AND port = ? AND local_port = ?", key
-        ).fetchone()
-        pending[sender] = (row[0], row[1])
-        return pending[sender]
 
     def committed_host(self, sender: Sender) -> tuple[int, int] | None:
         """(host id, boot) of `sender` as committed by this store, or None."""
@@ -449,200 +199,13 @@ class SQLiteStore:
             return
         # Everything that needs no database is done before taking the write
         # lock, so that several writer processes hold it as briefly as possible.
-        deltas: dict[Sender, _HostDelta] = {}
-        # (host, reboots before, RecordRow), or (None, 0, [PrebuiltRow]) for PrebuiltRecords.
-        records: list[tuple[_HostDelta | None, int, Any]] = []
-        others: list[tuple[_HostDelta, tuple[float, str, str]]] = []
-        incidents: list[tuple[Sender, int, dict[str, Any]]] = []  # (sender, reboots before, row)
-        silences: list[tuple[Sender, tuple[float, str, str]]] = []
-        for event in events:
-            if type(event) is PrebuiltRecords:
-                if event.rows:
-                    records.append((None, 0, event.rows))
-                self._count_prebuilt(event, deltas)
-                continue
-            assert not isinstance(event, PrebuiltRecords)
-            sender = event.sender
-            if isinstance(event, Incident):
-                known = deltas.get(sender)
-                incidents.append((sender, known.reboots if known else 0, _incident_params(event)))
-                continue
-            if isinstance(event, Silence):
-                silences.append((sender, _silence_row(event)))
-                continue
-            delta = deltas.get(sender)
-            at = event.received if isinstance(event, Record) else event.at
-            if delta is None:
-                delta = deltas[sender] = _HostDelta(first=at, last=at)
-            else:
-                delta.seen(at)
-            if isinstance(event, Record):
-                records.append((delta, delta.reboots, record_to_row(event)))
-                delta.records += 1
-                if not event.complete and event.seq is None:
-                    delta.incomplete += 1  # basic mode: no Incomplete event says it
-                delta.last_record = max(delta.last_record or at, at)
-                release = event.kernel_release
-                if release is not None:
-                    delta.release = release
-                if event.fields:
-                    name = event.field(_HOSTNAME)
-                    if name is not None:
-                        delta.name = name.decode("utf-8", "replace")
-            elif isinstance(event, Gap):
-                if event.kind is GapKind.SEQ:
-                    delta.lost_seq += event.count
-                elif event.kind is GapKind.MSGID:
-                    delta.lost_msgid += event.count
-                else:
-                    delta.dropped += event.count
-                others.append((delta, _event_row(event)))
-            elif isinstance(event, Reboot):
-                delta.reboots += 1
-                others.append((delta, _event_row(event)))
-            elif isinstance(event, Incomplete):
-                delta.incomplete += 1
-                others.append((delta, _event_row(event)))
-            elif isinstance(event, Duplicate):
-                delta.duplicates += 1
-            elif isinstance(event, Rejected):
-                delta.rejected += 1
-            elif isinstance(event, Shed):
-                delta.shed += event.count
-                others.append((delta, (event.at, "shed", json.dumps({"count": event.count}))))
-            else:  # pragma: no cover - Event is a closed union
-                raise TypeError(f"not a stream event: {event!r}")
-        state_json = {
-            sender: json.dumps(state, separators=(",", ":"))
-            for sender, state in (states or {}).items()
-        }
-
-        pending: dict[Sender, tuple[int, int]] = {}
+        batch = prepare_batch(events, states)
         with self.atomic() as conn:
-            for sender, delta in deltas.items():
-                delta.id, delta.boot = self._host(sender, pending)
-            ids: dict[tuple[int, Any, Any], int] = {}
-            if records:
-                ids = self._insert_records(conn, records)
-            if incidents:
-                self._upsert_incidents(conn, incidents, ids, pending)
-            if silences:
-                conn.executemany(
-                    "INSERT INTO events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-                    [(self._host(s, pending)[0], *row) for s, row in silences],
-                )
-            if others:
-                conn.executemany(
-                    "INSERT INTO events (host_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-                    [(d.id, *row) for d, row in others],
-                )
-            full, lean = [], []
-            for delta in deltas.values():
-                if delta.plain():
-                    lean.append(delta.lean_params())
-                else:
-                    full.append(delta.params())
-            if lean:
-                conn.executemany(_UPDATE_HOST_RECORDS, lean)
-            if full:
-                conn.executemany(_UPDATE_HOST, full)
-            if state_json:
-                # Each state is marked with the last record id and the boot it
-                # covers, so `resume_stream` knows which records to replay onto it.
-                through = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
-                rows = []
-                for s, text in state_json.items():
-                    host_id, boot = self._host(s, pending)
-                    delta = deltas.get(s)
-                    if delta is not None:
-                        boot = delta.boot + delta.reboots
-                    marks = f'"{_THROUGH}":{through},"{_BOOT}":{boot}}}'
-                    rows.append((text[:-1] + ("," if text != "{}" else "") + marks, host_id))
-                conn.executemany("UPDATE hosts SET stream_state = ? WHERE id = ?", rows)
+            pending = write_batch(conn, batch, self._hosts)
         # Only now, committed, may the cache learn new ids and boots.
         self._hosts.update(pending)
-        for sender, delta in deltas.items():
+        for sender, delta in batch.deltas.items():
             self._hosts[sender] = (delta.id, delta.boot + delta.reboots)
-
-    @staticmethod
-    def _count_prebuilt(batch: PrebuiltRecords, deltas: dict[Sender, _HostDelta]) -> None:
-        for host in batch.hosts:
-            first, last = host.first_received, host.last_received
-            delta = deltas.get(host.sender)
-            if delta is None:
-                delta = deltas[host.sender] = _HostDelta(first=first, last=last)
-            else:
-                delta.seen(first)
-                delta.seen(last)
-            delta.records += host.records
-            delta.last_record = max(delta.last_record or last, last)
-            if host.release is not None:
-                delta.release = host.release
-            if host.name is not None:
-                delta.name = host.name.decode("utf-8", "replace")
-
-    def _upsert_incidents(
-        self,
-        conn: sqlite3.Connection,
-        incidents: list[tuple[Sender, int, dict[str, Any]]],
-        ids: dict[tuple[int, Any, Any], int],
-        pending: dict[Sender, tuple[int, int]],
-    ) -> None:
-        """Upsert incident rows, linking them to this batch's records by id:
-        an incident's first record is in the batch that opened it, its last in
-        the batch that last extended it, so (host, seq, received) finds both."""
-        rows = []
-        for sender, reboots, params in incidents:
-            host_id, boot = self._host(sender, pending)
-            rows.append({
-                **params,
-                "host_id": host_id,
-                # A pstore replay is the boot before the one it arrived in.
-                "boot": max(0, boot + reboots - params["previous_boot"]),
-                "first_record_id": ids.get(
-                    (host_id, params["first_seq"], params["first_received"])),
-                "last_record_id": ids.get(
-                    (host_id, params["last_seq"], params["last_received"])),
-            })
-        conn.executemany(_UPSERT_INCIDENT, rows)
-
-    @staticmethod
-    def _insert_records(
-        conn: sqlite3.Connection, records: list[tuple[_HostDelta | None, int, Any]]
-    ) -> dict[tuple[int, Any, Any], int]:
-        """Insert a batch in order and index it for FTS in one statement (see
-        m004_fts_by_the_writer). Returns the id of each record made here (not prebuilt) by
-        (host id, seq, received), for incidents to link to.
-
-        The rows get consecutive ids (a table without AUTOINCREMENT, in one
-        transaction); runs of prebuilt and ordinary rows each go in one
-        `executemany` of their own statement.
-        """
-        before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
-        ids: dict[tuple[int, Any, Any], int] = {}
-        position = int(before) + 1
-        run: list[tuple[Any, ...]] = []
-        for delta, reboots, row in records:
-            if delta is None:  # PrebuiltRecords' rows
-                if run:
-                    conn.executemany(INSERT_RECORD, run)
-                    run = []
-                # As plain tuples (a slice of a PrebuiltRow is one): sqlite3 binds a tuple
-                # subclass item by item through its __getitem__, 40% more per insert.
-                conn.executemany(INSERT_PREBUILT, (r[:] for r in row))
-                position += len(row)
-            else:
-                ids[(delta.id, row.seq, row.received)] = position
-                run.append((delta.id, *row, delta.boot + reboots))
-                position += 1
-        if run:
-            conn.executemany(INSERT_RECORD, run)
-        conn.execute(
-            "INSERT INTO records_fts (rowid, text, fields)"
-            " SELECT id, text, fields FROM records_fts_source WHERE id > ?",  # m006
-            (before,),
-        )
-        return ids
 
     def save_stream_states(self, states: Mapping[Sender, Mapping[str, Any]]) -> None:
         """Save each sender's opaque stream state (its `snapshot()`), in one transaction."""
@@ -704,10 +267,7 @@ class SQLiteStore:
 
     def used_bytes(self) -> int:
         """Bytes of the database in use (pages not on the freelist)."""
-        page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
-        free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
-        return int((pages - free) * page_size)
+        return _retention.used_bytes(self._conn)
 
     def enforce_retention(self, now: float) -> RetentionResult:
         """Delete what the retention policy no longer keeps, oldest first.
@@ -723,104 +283,7 @@ class SQLiteStore:
         Call it from the writer's thread, between batches (e.g. once a minute,
         and again soon while `more`).
         """
-        policy = self.retention
-        budget = [policy.budget]  # rows this call may still delete, shared by the passes
-        records = events = 0
-        if policy.max_age is not None:
-            cutoff = now - policy.max_age
-            records += self._delete_all(
-                "DELETE FROM records WHERE id IN"
-                " (SELECT id FROM records WHERE received < ? ORDER BY received LIMIT ?)",
-                cutoff,
-                budget,
-            )
-            events += self._delete_all(
-                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
-                cutoff,
-                budget,
-            )
-            self._delete_all(
-                "DELETE FROM incidents WHERE id IN"
-                " (SELECT id FROM incidents WHERE last_received < ? LIMIT ?)",
-                cutoff,
-                budget,
-            )
-        if policy.max_bytes is not None and budget[0] > 0:
-            deleted = self._shrink_to(policy.max_bytes, budget)
-            records += deleted
-            if deleted:
-                oldest = self._conn.execute("SELECT min(received) FROM records").fetchone()[0]
-                events += self._delete_all(
-                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)",
-                    oldest if oldest is not None else now,
-                    budget,
-                )
-        if records or events:
-            # Give the freed pages back to the file system. Each step of this
-            # pragma frees one page, and `execute` steps a column-less statement
-            # only once; `executescript` steps it to the end (and there is no
-            # open transaction here for it to commit).
-            assert self._depth == 0
-            self._conn.executescript("PRAGMA incremental_vacuum;")
-        return RetentionResult(records=records, events=events, more=budget[0] <= 0)
-
-    def _delete_chunk(self, sql: str, *params: Any) -> int:
-        with self.atomic() as conn:
-            return conn.execute(sql, params).rowcount
-
-    def _delete_all(self, sql: str, cutoff: float, budget: list[int]) -> int:
-        """Run a `DELETE … LIMIT ?` in chunks until it deletes less than asked."""
-        total = 0
-        while budget[0] > 0:
-            step = min(self.retention.chunk, budget[0])
-            count = self._delete_chunk(sql, cutoff, step)
-            total += count
-            budget[0] -= count
-            if count < step:
-                break
-        return total
-
-    def _shrink_to(self, max_bytes: int, budget: list[int]) -> int:
-        """Delete the oldest records until the used size is at most `max_bytes`.
-
-        Each pass deletes the share of records that should bring the size down
-        to `LOW_WATER` of the limit (so retention does not run again at every
-        batch), estimating bytes per record from the database as a whole, then
-        measures again. FTS5 frees its space lazily (a delete first adds a
-        tombstone), so each pass ends with a bounded merge of the index
-        (`FTS_MERGE_PAGES`) rather than an `optimize`, whose cost grows with
-        the whole index and would stall the writer on a large database.
-        """
-        total = 0
-        for _ in range(4):
-            used = self.used_bytes()
-            if used <= max_bytes or budget[0] <= 0:
-                break
-            # Only the oldest records are ever deleted, so the ids left are
-            # contiguous: the count without a scan of the table.
-            low, high = self._conn.execute("SELECT min(id), max(id) FROM records").fetchone()
-            if low is None:
-                break
-            count = high - low + 1
-            goal = max_bytes * LOW_WATER
-            target = min(count, budget[0], max(1, math.ceil(count * (used - goal) / used)))
-            while target > 0:
-                step = min(target, self.retention.chunk)
-                deleted = self._delete_chunk(
-                    "DELETE FROM records WHERE id IN (SELECT id FROM records ORDER BY id LIMIT ?)",
-                    step,
-                )
-                total += deleted
-                target -= deleted
-                budget[0] -= deleted
-                if deleted < step:
-                    break
-            with self.atomic() as conn:
-                conn.execute(
-                    "INSERT INTO records_fts (records_fts, rank) VALUES ('merge', ?)",
-                    (-FTS_MERGE_PAGES,),
-                )
-        return total
+        return _retention.enforce(self._conn, self.atomic, self.retention, now)
 
     # -- queries and lifetime -----------------------------------------------
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from netconsole.incidents import Incident, IncidentEvent, Silence
+from netconsole.store._batch import _event_row, _incident_params, _silence_row
 from netconsole.store._codec import PrebuiltRow
 from netconsole.store._errors import StoreError
 from netconsole.store._model import (
@@ -54,7 +55,6 @@ from netconsole.store._model import (
     RetentionResult,
     Shed,
 )
-from netconsole.store._writer import _event_row, _incident_params, _silence_row
 from netconsole.store.clickhouse._client import Client
 from netconsole.store.clickhouse._dialect import (
     DATA_TABLES,
