@@ -4,7 +4,8 @@ Two real `netconsole listen` processes, one with the express lane and one
 with NETCONSOLE_EXPRESS=0, get the same traffic over loopback: every shipped
 kernel capture (basic, extended, fragments, sysdata msgid/release, crash
 reports, panics), each from its own source address, plus synthetic senders
-that exercise what the lane must hand over (gaps, duplicates, reordering,
+that exercise what the lane must hand over (gaps, holes filled late or
+reaching the window's end, duplicates, reordering,
 reboots, escapes, pstore, incidents). Their databases must hold the same
 records, hosts, events and incidents, field for field (times aside).
 """
@@ -74,6 +75,18 @@ def synthetic() -> list[list[bytes]]:
             (b"cpu", b"%d" % (seq % 4)), (b"taskname", b"kworker/0:1"),
             (b"release", b"6.17.0"), (b"msgid", b"%d" % n)))
 
+    lossy = []  # a receiver that dropped datagrams: seq and msgid holes, a few filled late
+    late = []
+    for seq in range(1, 2600):
+        dg = _record(seq, b"lossy %d" % seq, sysdata=((b"msgid", b"%d" % seq),))
+        if seq % 97 in (0, 1) or 1500 <= seq < 1503:  # 1500: no late arrival, 1,100 after
+            if seq % 194 == 0:
+                late.append(dg)
+            continue
+        lossy += dg
+        if late and seq % 97 == 5:
+            lossy += late.pop()
+
     reboots = []  # header release; then time back, seq back, a new release
     for seq in range(1, 151):
         reboots += _record(seq, b"boot one %d" % seq, release="6.12.0", ts=60_000_000 + seq)
@@ -83,7 +96,7 @@ def synthetic() -> list[list[bytes]]:
         reboots += _record(seq, b"boot three %d" % seq, release="6.12.0", ts=2000 + seq)
     for seq in range(51, 101):
         reboots += _record(seq, b"boot four %d" % seq, release="6.13.0", ts=3000 + seq)
-    return [plain, msgid, reboots]
+    return [plain, msgid, lossy, reboots]
 
 
 TWO_PORTS = 1000  # a sender index past this: the same host, to the listener's second port

@@ -14,7 +14,8 @@ ordinary path, in arrival order.
 A `Lane` holds what C needs of a sender: its stream's seq, ts, release and
 msgid (`SenderStream.express_state`), its host id and the boot number of its
 records. `settle` gives a sender a lane after the ordinary path has handled
-one of its datagrams, when the stream is then in that plain state and its
+one of its datagrams, when the stream is then in that plain state (open holes
+allowed: the lane stops at their horizon) and its
 incident detector is not busy -- from a new sender's second record on, and
 right after a restart or a reboot, not only after the next commit:
 `RecordSink.reserve_host` writes a new host's row at once, and the boot is the
@@ -29,7 +30,10 @@ While a lane is active its SenderStream and IncidentDetector fall behind:
   record of that sender reaches it;
 * `sync` catches the stream up (`SenderStream.express_advance`): when a
   datagram breaks the lane's rules (C makes the lane inactive and hands it
-  out with the datagram), before a state snapshot, before eviction, at close.
+  out with the datagram), once per receive for a lane that took forward gaps
+  (their holes then wait in the stream for late arrivals, with their deadlines
+  armed, and are reported as the ordinary path reports them), before a state
+  snapshot, before eviction, at close.
 
 Order: a sender's records taken by C reach the store before any of its later
 records taken by the ordinary path, because its lane is inactive from that
@@ -52,7 +56,8 @@ from netconsole.incidents import IncidentTable
 from netconsole.incidents._patterns import TRIGGER_BYTES, TRIGGER_LITERALS
 from netconsole.store import LaneHostCount, PrebuiltRecords, PrebuiltRow, RecordSink
 from netconsole.stream import Event, Reboot, Record, Sender, StreamTable
-from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC
+from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC, ExpressGap, ExpressState
+from netconsole.stream._tracker import WINDOW
 from netconsole.wire import Flag, Mode
 
 _lane: ModuleType | None
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
     from netconsole.collector._lane import Lane, Receiver
 
 _FLAGS = {flag.value: flag for flag in Flag}
+_NO_LIMIT = 2**63 - 1  # a Lane's seq_limit/msgid_limit when no hole is open
 
 
 def available() -> bool:
@@ -94,8 +100,9 @@ class Express:
         assert _lane is not None
         lanes = self.lanes.setdefault(local_port, {})
         receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search, TRIGGER_LITERALS,
-                                            row_type=PrebuiltRow)
-        receiver.ts_back = TS_BACK_TOLERANCE_USEC  # the stream's rule, not a copy in C
+                                            row_type=PrebuiltRow, gap_type=ExpressGap)
+        receiver.ts_back = TS_BACK_TOLERANCE_USEC  # the stream's rules, not copies in C
+        receiver.window = WINDOW
         self._receivers.append(receiver)
         self.budget(budgets)
         return receiver
@@ -109,13 +116,22 @@ class Express:
     # -- the C side's records -----------------------------------------------------
 
     def took(self, lanes: list[Lane], now: float) -> None:
-        """Hand the detectors what `lanes` took (at `now`) since last time."""
+        """Hand the detectors what `lanes` took (at `now`) since last time, and
+        the streams the forward gaps they took."""
         took = self.incidents.took
         for lane in lanes:
             count = lane.fresh
             if count:
                 lane.fresh = 0
                 took(lane.sender, count, now, lane.name)
+            if lane.gaps is not None and lane.active:
+                self.sync(lane)
+
+    def shed(self, lanes: list[Lane]) -> None:
+        """Lanes that shed records: the forward gaps among them go to their streams."""
+        for lane in lanes:
+            if lane.gaps is not None and lane.active:
+                self.sync(lane)
 
     def counted(self) -> PrebuiltRecords | None:
         """What the lanes add to their hosts since last time, for the store's
@@ -162,9 +178,18 @@ class Express:
         """Bring the lane's stream up to what the lane took. Only while the lane
         is active, or right after C made it inactive (`retire`): once the
         ordinary path has moved the stream on, the lane's state is stale."""
+        gaps, lane.gaps = lane.gaps, None
         stream = self.table.streams.get(lane.sender)
-        if stream is not None:
-            stream.express_advance(lane.seq, lane.ts, lane.msgid, lane.last)
+        if stream is None:
+            return
+        stream.express_advance(lane.seq, lane.ts, lane.msgid, lane.last, gaps or ())
+        if gaps:
+            # The holes' deadlines are armed; C stopped the lane at the newest hole's
+            # horizon, the stream knows the lowest one's.
+            self.table.advanced(stream, lane.last)
+            state = stream.express_state()
+            if state is not None and lane.active:
+                _limit(lane, state)
 
     def sync_all(self) -> None:
         for lane in self.of.values():
@@ -206,6 +231,7 @@ class Express:
         self._senders[lane.host_id] = sender
         lane.seq, lane.ts, lane.release = state.seq, state.ts_usec, state.release
         lane.msgid, lane.msgid_base, lane.last = state.msgid, state.msgid_base, state.last_seen
+        _limit(lane, state)
         lane.active = 1
 
     def note_reboots(self, events: list[Event]) -> int:
@@ -241,3 +267,10 @@ class Express:
             if lane is not None and lane.active:
                 continue  # it has taken records its stream has not seen: leave it be
             self.settle(sender, key, None)
+
+
+def _limit(lane: Lane, state: ExpressState) -> None:
+    """An open hole keeps waiting for late arrivals in Python (they are not the
+    next record, so they come the ordinary way); the lane stops at its horizon."""
+    lane.seq_limit = _NO_LIMIT if state.seq_horizon is None else state.seq_horizon
+    lane.msgid_limit = _NO_LIMIT if state.msgid_horizon is None else state.msgid_horizon

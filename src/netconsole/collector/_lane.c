@@ -3,26 +3,39 @@
  *
  * Almost every datagram a receiver gets is the next extended record of a
  * sender it already knows, in one piece, with nothing to account but "seq went
- * up by one". The Python path (wire -> SenderStream -> IncidentTable -> store
- * codec) spends many times what this module does on such a record (see the
- * README's benchmarks): it receives it with recvmmsg(2), checks that it is
- * exactly that case, and turns it into the store's INSERT row. Everything else -- a fragment, a gap, a
- * duplicate, a reboot, basic mode, escapes, a record that may start an
- * incident -- goes to the Python path untouched, in arrival order.
+ * up" -- by one, or by a few when the network (or the receiver's own socket,
+ * overloaded) lost some. The Python path (wire -> SenderStream -> IncidentTable
+ * -> store codec) spends many times what this module does on such a record (see
+ * docs/benchmarks.md): it receives it with recvmmsg(2), checks that it is
+ * exactly that case, and turns it into the store's INSERT row. Everything else --
+ * a fragment, a duplicate or late arrival, a reboot, basic mode, escapes, a
+ * record that may start an incident -- goes to the Python path untouched, in
+ * arrival order.
  *
  * The Python side (collector/_express.py) owns the rules; this file only
  * applies them to the state a `Lane` holds:
  *
- *   seq == lane.seq + 1           (the next record: no gap, no duplicate)
+ *   seq > lane.seq                (no duplicate, no late arrival: the next record,
+ *                                  or a forward jump of at most `Receiver.window`,
+ *                                  the stream's WINDOW, with a `gap_type`)
+ *   seq <= lane.seq_limit         (every open hole stays inside the stream's window:
+ *                                  SeqTracker.horizon; msgid likewise)
  *   ts_usec + ts_back >= lane.ts  (no reboot by time going back; `Receiver.ts_back`
  *                                  is the stream's TS_BACK_TOLERANCE_USEC, set from
  *                                  Python; the build-time constants DATAGRAM_MAX and
  *                                  MAX_DIGITS are exported and a test checks Python's)
  *   release absent or == lane.release
- *   msgid absent, or lane.msgid >= 0 and msgid + base == lane.msgid + 1
+ *   msgid absent, or lane.msgid >= 0 and msgid + base > lane.msgid (a jump as seq's)
  *   no `pstore` field; the incident trigger does not match the text
  *   text and fields printable ASCII without `\` (nothing escaped)
  *   header: [release,]prefix,seq,ts,flag[,caller=...];  nothing else
+ *
+ * A forward jump is kept in `lane.gaps` (a `gap_type`, stream.ExpressGap, per
+ * jump; MAX_LANE_GAPS at most) for Python, which opens the same holes in the
+ * SenderStream when it next catches it up (`SenderStream.express_advance`): they
+ * wait there for late arrivals and are reported as the ordinary path reports
+ * them. Without this, an overloaded receiver would send every sender's next
+ * record after a drop the slow way, exactly when it has no time to spare.
  *
  * A datagram of a lane that breaks a rule is handed to Python with its lane,
  * and the lane is made inactive: Python brings its SenderStream up to date
@@ -39,6 +52,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <linux/sock_diag.h>
@@ -49,6 +63,7 @@
 #define NAME_LEN ((socklen_t)sizeof(struct sockaddr_in6))
 #define MAX_DIGITS 18 /* fits an int64: longer goes the slow way (exported; Python agrees) */
 #define MAX_FIELDS 64
+#define MAX_LANE_GAPS 16 /* forward gaps a lane keeps until Python takes them */
 
 /* -- Lane ----------------------------------------------------------------- */
 
@@ -60,10 +75,13 @@ typedef struct {
     PyObject *boot;    /* int: hosts.boot for these records */
     PyObject *release; /* str or None: the stream's release */
     PyObject *name;    /* bytes or None: the newest hostname= of express records */
+    PyObject *gaps;    /* list or None: forward gaps taken since Python last took them */
     long long seq;     /* the newest printk seq */
     long long ts;      /* its ts_usec */
     long long msgid;   /* newest msgid + base; -1: no msgid tracker */
     long long msgid_base;
+    long long seq_limit;   /* the highest seq to take: an open hole's horizon */
+    long long msgid_limit; /* the same for msgid + base */
     double last;       /* last_seen */
     int active;
     Py_ssize_t fresh; /* express records since Python last took them (per receive) */
@@ -82,6 +100,7 @@ static void Lane_dealloc(Lane *self) {
     Py_XDECREF(self->boot);
     Py_XDECREF(self->release);
     Py_XDECREF(self->name);
+    Py_XDECREF(self->gaps);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -95,7 +114,9 @@ static PyObject *Lane_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     Py_INCREF(Py_None); self->boot = Py_None;
     Py_INCREF(Py_None); self->release = Py_None;
     Py_INCREF(Py_None); self->name = Py_None;
+    Py_INCREF(Py_None); self->gaps = Py_None;
     self->msgid = -1;
+    self->seq_limit = self->msgid_limit = LLONG_MAX;
     return (PyObject *)self;
 }
 
@@ -106,10 +127,16 @@ static PyMemberDef Lane_members[] = {
     {"boot", T_OBJECT_EX, offsetof(Lane, boot), 0, "hosts.boot of these records"},
     {"release", T_OBJECT_EX, offsetof(Lane, release), 0, "the stream's release, or None"},
     {"name", T_OBJECT_EX, offsetof(Lane, name), 0, "newest hostname= value (bytes) or None"},
+    {"gaps", T_OBJECT_EX, offsetof(Lane, gaps), 0,
+     "forward gaps taken (a list of `gap_type`) since Python took them, or None"},
     {"seq", T_LONGLONG, offsetof(Lane, seq), 0, "newest printk seq"},
     {"ts", T_LONGLONG, offsetof(Lane, ts), 0, "ts_usec of the newest seq"},
     {"msgid", T_LONGLONG, offsetof(Lane, msgid), 0, "newest msgid + base; -1: none"},
     {"msgid_base", T_LONGLONG, offsetof(Lane, msgid_base), 0, "msgid wrap base"},
+    {"seq_limit", T_LONGLONG, offsetof(Lane, seq_limit), 0,
+     "highest seq to take (an open hole's horizon)"},
+    {"msgid_limit", T_LONGLONG, offsetof(Lane, msgid_limit), 0,
+     "highest msgid + base to take"},
     {"last", T_DOUBLE, offsetof(Lane, last), 0, "last_seen"},
     {"active", T_INT, offsetof(Lane, active), 0, "1 while the C side may take records"},
     {"fresh", T_PYSSIZET, offsetof(Lane, fresh), 0, "records taken since Python looked"},
@@ -344,7 +371,9 @@ typedef struct {
     PyObject *batched; /* list: lanes whose `batch` went from 0 to 1 */
     PyObject *shedding; /* list: lanes whose `shed` went from 0 to 1 */
     PyTypeObject *row_type; /* store._codec.PrebuiltRow: a tuple subclass, the rows' class */
+    PyObject *gap_type; /* stream.LaneGap, called for a forward gap; NULL: none taken */
     long long ts_back; /* SenderStream's TS_BACK_TOLERANCE_USEC, set by collector/_express.py */
+    long long window;  /* SeqTracker's WINDOW: the longest forward gap to take (0: none) */
     double rate, burst; /* per-sender budget, records/s and most saved up; rate 0: none */
     double hold;        /* how long the receiver counts as behind after a full recvmmsg */
     double noisy_hold;  /* how long a sender over its budget stays under it */
@@ -371,18 +400,22 @@ static void Receiver_dealloc(Receiver *self) {
     Py_XDECREF(self->batched);
     Py_XDECREF(self->shedding);
     Py_XDECREF(self->row_type);
+    Py_XDECREF(self->gap_type);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int Receiver_init(Receiver *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"fd", "lanes", "trigger", "literals", "row_type", NULL};
+    static char *kwlist[] = {"fd", "lanes", "trigger", "literals", "row_type", "gap_type", NULL};
     int fd;
-    PyObject *lanes, *trigger, *literals = NULL;
+    PyObject *lanes, *trigger, *literals = NULL, *gap_type = NULL;
     PyTypeObject *row_type = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO!O|O!$O!", kwlist, &fd, &PyDict_Type, &lanes,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO!O|O!$O!O", kwlist, &fd, &PyDict_Type, &lanes,
                                      &trigger, &PyTuple_Type, &literals, &PyType_Type,
-                                     &row_type))
+                                     &row_type, &gap_type))
         return -1;
+    if (gap_type == Py_None) gap_type = NULL;
+    Py_XINCREF(gap_type);
+    Py_XSETREF(self->gap_type, gap_type);
     /* `take` fills the rows in as tuples: the class must be one. */
     if (row_type == NULL || !PyType_IsSubtype(row_type, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "row_type must be given, a tuple subclass");
@@ -499,12 +532,49 @@ static int may_trigger(const Receiver *self, const char *t, Py_ssize_t n) {
     return 0;
 }
 
+/* Whether a forward jump of `jump` may be taken: gaps are on, the hole it opens stays
+   in the window, and the lane has room to keep it until Python takes it. */
+static int gap_room(const Receiver *self, const Lane *lane, long long jump) {
+    return self->gap_type != NULL && jump <= self->window &&
+           (lane->gaps == Py_None || PyList_GET_SIZE(lane->gaps) < MAX_LANE_GAPS);
+}
+
+/* Keep the forward gap of the record `m` (seq `jump`, msgid `msgid_jump` ahead of
+   the lane) for Python, as `gap_type(seq_top, seq, msgid_top, msgid, at)`, and
+   stop the lane at the new hole's horizon. -1: an error set. */
+static int note_gap(Receiver *self, Lane *lane, const Parsed *m, long long msgid,
+                    long long jump, long long msgid_jump) {
+    long long msgid_top = msgid >= 0 ? lane->msgid : -1;
+    long long msgid_new = msgid >= 0 ? msgid + lane->msgid_base : -1;
+    PyObject *gap = PyObject_CallFunction(self->gap_type, "LLLLO", lane->seq, m->seq, msgid_top,
+                                          msgid_new, self->now);
+    if (gap == NULL) return -1;
+    if (lane->gaps == Py_None) {
+        PyObject *list = PyList_New(0);
+        if (list == NULL) { Py_DECREF(gap); return -1; }
+        Py_SETREF(lane->gaps, list);
+    }
+    int rc = PyList_Append(lane->gaps, gap);
+    Py_DECREF(gap);
+    if (rc < 0) return -1;
+    /* the hole's first number plus the window, less one (SeqTracker.horizon) */
+    if (jump > 1 && lane->seq + self->window < lane->seq_limit)
+        lane->seq_limit = lane->seq + self->window;
+    if (msgid_jump > 1 && lane->msgid + self->window < lane->msgid_limit)
+        lane->msgid_limit = lane->msgid + self->window;
+    return 0;
+}
+
 /* The INSERT row of a record the lane takes; advances the lane. NULL + no error: not
    taken. Py_None: taken and shed (the sender is over its budget): no row. */
 static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len, double now) {
     Parsed m;
     if (!parse(p, len, &m)) return NULL;
-    if (m.seq != lane->seq + 1 || m.ts + self->ts_back < lane->ts) return NULL;
+    /* The next seq, or (with a gap_type) a forward jump short enough that the hole it
+       opens stays in the stream's window: SeqTracker.observe would report nothing. */
+    long long jump = m.seq - lane->seq;
+    if (jump < 1 || m.seq > lane->seq_limit || m.ts + self->ts_back < lane->ts) return NULL;
+    if (jump > 1 && !gap_room(self, lane, jump)) return NULL;
     /* The release: the header's, else the last `release=` field (§4.6). */
     const char *rel = m.release;
     Py_ssize_t rel_len = m.release_len;
@@ -520,8 +590,12 @@ static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len,
     int digits = m.msgid < 0 ? 0 : all_digits(m.fields[m.msgid].value, m.fields[m.msgid].vlen,
                                               &msgid);
     if (digits < 0) return NULL; /* a number past int64: Python's ints take it */
+    long long msgid_jump = 0;
     if (digits == 1) {
-        if (lane->msgid < 0 || msgid + lane->msgid_base != lane->msgid + 1) return NULL;
+        if (lane->msgid < 0) return NULL;
+        msgid_jump = msgid + lane->msgid_base - lane->msgid;
+        if (msgid_jump < 1 || lane->msgid + msgid_jump > lane->msgid_limit) return NULL;
+        if (msgid_jump > 1 && !gap_room(self, lane, msgid_jump)) return NULL;
     } else {
         msgid = -1;
     }
@@ -542,6 +616,10 @@ static PyObject *take(Receiver *self, Lane *lane, const char *p, Py_ssize_t len,
         if (hit == NULL) { Py_DECREF(text); return NULL; }
         Py_DECREF(hit);
         if (hit != Py_None) { Py_DECREF(text); return NULL; }
+    }
+    if ((jump > 1 || msgid_jump > 1) && note_gap(self, lane, &m, msgid, jump, msgid_jump) < 0) {
+        Py_DECREF(text);
+        return NULL; /* an error set: step() raises it */
     }
     if (!spend(self, lane, now)) { /* in order, starts no report: shed, stream advanced */
         Py_DECREF(text);
@@ -768,6 +846,8 @@ static PyMemberDef Receiver_members[] = {
     {"burst", T_DOUBLE, offsetof(Receiver, burst), 0, "most of the budget a sender saves up"},
     {"ts_back", T_LONGLONG, offsetof(Receiver, ts_back), 0,
      "a newer seq this much (usec) before the newest is a reboot: the stream's rule"},
+    {"window", T_LONGLONG, offsetof(Receiver, window), 0,
+     "the longest forward gap a lane takes (the stream's WINDOW; 0: none)"},
     {"behind_fill", T_DOUBLE, offsetof(Receiver, behind_fill), 0,
      "a full recvmmsg is behind only with the queue past this share of the buffer"},
     {"noisy_hold", T_DOUBLE, offsetof(Receiver, noisy_hold), 0,

@@ -5,6 +5,7 @@ from typing import Any
 
 from netconsole.store import PrebuiltRow
 from netconsole.stream import Sender
+from netconsole.stream._sender import ExpressGap
 
 DATAGRAM_MAX: int
 MAX_DIGITS: int
@@ -16,10 +17,13 @@ class Lane:
     boot: int
     release: str | None
     name: bytes | None
+    gaps: list[ExpressGap] | None
     seq: int
     ts: int
     msgid: int
     msgid_base: int
+    seq_limit: int
+    msgid_limit: int
     last: float
     active: int
     fresh: int
@@ -34,6 +38,7 @@ Datagram = tuple[bytes, str, int, bool, bytes, Lane | None]
 
 class Receiver:
     ts_back: int
+    window: int
     rate: float
     burst: float
     hold: float
@@ -41,7 +46,8 @@ class Receiver:
     behind_fill: float
     behind_until: float
     def __init__(self, fd: int, lanes: dict[bytes, Lane], trigger: Callable[[bytes], Any],
-                 literals: tuple[bytes, ...] = (), *, row_type: type[PrebuiltRow]) -> None: ...
+                 literals: tuple[bytes, ...] = (), *, row_type: type[PrebuiltRow],
+                 gap_type: type[ExpressGap] | None = None) -> None: ...
     def step(self, now: float, more: bool) -> list[PrebuiltRow] | Datagram | None: ...
     def counts(self) -> tuple[int, int]: ...
     def touched(self) -> list[Lane]: ...

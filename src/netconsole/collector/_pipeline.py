@@ -59,6 +59,21 @@ the receiver's time. A restart after `kill -9` replays the records stored since
 BURST_SECONDS = 1.0
 """A sender's budget (`sender_budget` records/s) saves up to this many seconds' worth."""
 
+MAX_BATCH = 20_000
+"""Events in one transaction at most (a run of the lane's rows counts as its
+rows): a burst is written in several."""
+
+LOADED_BATCH = 2000
+"""Records pending when the batch interval is up that say the receiver is loaded
+(20,000 a second at the default interval): the batch then fills for up to
+`LOADED_WAIT`. A commit's fixed cost -- a hosts row update and a records index
+page per sender -- is spread over more records: at 1,000 senders and 60,000
+records/s, 15 % of a record's cost (bench/mix.py). Quiet traffic keeps the
+configured latency."""
+
+LOADED_WAIT = 0.25
+"""How long a loaded batch may fill, from its start."""
+
 MAX_ALLOWED_CACHED = 100_000
 """Hosts whose allow-list answer is remembered; past that the cache starts over."""
 
@@ -114,6 +129,7 @@ class Pipeline:
         self._allow: list[Network] = []
         self._allowed: dict[str, bool] = {}  # host -> allowed, as found
         self._pending: list[Item] = []
+        self._rows = 0  # the lane's rows among them
         # Datagrams shed per sender since the last batch (collector/_budget.py).
         self._shed: dict[Sender, int] = {}
         # Senders whose state changed since it was saved, with when it first did
@@ -183,7 +199,9 @@ class Pipeline:
 
     def feed_rows(self, rows: list[PrebuiltRow]) -> None:
         """Store rows the express lane built (`Receiver.step`), where they arrived."""
-        self._pending.append(PrebuiltRecords(rows))
+        if rows:  # empty: all it read was shed
+            self._pending.append(PrebuiltRecords(rows))
+            self._rows += len(rows) - 1
 
     def feed_handed_out(self, payload: bytes, host: str, port: int, truncated: bool,
                         local_port: int, now: float, behind: bool, *,
@@ -217,6 +235,7 @@ class Pipeline:
                 self._shed[lane.sender] = self._shed.get(lane.sender, 0) + lane.shed
                 self.counters.shed += lane.shed
                 lane.shed = 0
+            self.express.shed(lanes.shedding)
         if not behind:
             self.budgets.forget(now)
         if lanes is not None and lanes.touched:
@@ -281,8 +300,18 @@ class Pipeline:
 
     @property
     def pending(self) -> int:
-        """Events waiting for the next batch."""
-        return len(self._pending)
+        """Events waiting for the next batch (a run of the lane's rows counts as its rows)."""
+        return len(self._pending) + self._rows
+
+    def flush_at(self, started: float, interval: float) -> float:
+        """When the batch begun at `started` is due: `interval` later, or up to
+        `LOADED_WAIT` later under load (`LOADED_BATCH`), or at once when full."""
+        pending = self.pending
+        if pending >= MAX_BATCH:
+            return started
+        if pending >= LOADED_BATCH:
+            return started + max(interval, LOADED_WAIT)
+        return started + interval
 
     def take_batch(self, now: float, *, final: bool = False,
                    holding: bool = False) -> Batch | None:
@@ -306,7 +335,7 @@ class Pipeline:
         if self._shed:  # one count per noisy sender and batch, not one event per datagram
             pending.extend(Shed(sender=s, at=now, count=n) for s, n in self._shed.items())
             self._shed = {}
-        self._pending = []
+        self._pending, self._rows = [], 0
         if not pending and not holding:
             return None
         # While records are held the states wait too: saved ahead of their

@@ -9,8 +9,9 @@ The loop waits on its sockets (poll) until data, the pipeline's next deadline
 (a gap's wait, a report that stopped arriving, a host gone silent) or the batch
 interval; takes every waiting datagram in `recvmmsg` batches (in C with the
 express lane) and feeds them to the pipeline with the time; runs its timers
-(`Pipeline.expire`); and once per `batch_interval` (or every `MAX_BATCH`
-events) commits `Pipeline.take_batch` in one store transaction through the
+(`Pipeline.expire`); and when the batch is due (`Pipeline.flush_at`: the
+`batch_interval`, longer under load, sooner when full) commits
+`Pipeline.take_batch` in one store transaction through the
 BatchWriter (collector/_spool.py). Only after that commit are records shown,
 written to `--jsonl` and outputs, and incidents handed to the AlertManager's
 queue (its own thread: a slow webhook never stalls the receiver; with several
@@ -47,7 +48,7 @@ from netconsole.collector._express import available as express_available
 from netconsole.collector._live import LiveView
 from netconsole.collector._messages import WorkerCounts
 from netconsole.collector._metrics import Counters
-from netconsole.collector._pipeline import LaneReport, Pipeline
+from netconsole.collector._pipeline import MAX_BATCH, LaneReport, Pipeline
 from netconsole.collector._sockets import (
     BatchReceiver,
     Bound,
@@ -74,12 +75,11 @@ from netconsole.stream import Record, Sender
 if TYPE_CHECKING:
     from netconsole.collector._lane import Receiver
 
-# Events in one transaction at most; a burst is written in several.
-MAX_BATCH = 5000
 # A wake-up that found fewer datagrams than this was a trickle: the loop lets the next
 # ones gather for TRICKLE_WAIT. At 50,000 records/s a receiver that keeps up woke
-# 5,000 times a second for ten datagrams each, and each wake-up's fixed cost (poll,
-# the lanes' books, one store statement per run of rows) was a fifth of its time.
+# about 5,000 times a second for ten datagrams each, each with a fixed cost (poll,
+# the lanes' books, a list per run of rows). A cProfile at 1,000 senders showed
+# that cost; bench/mix.py's CPU per record moved less than its run-to-run spread.
 # The socket holds 2 ms easily; a batch waits `batch_interval` anyway.
 TRICKLE = 256
 TRICKLE_WAIT = 0.002
@@ -226,7 +226,7 @@ class Worker:
                     b.port)
             else:
                 receivers[fd] = functools.partial(self._receive, BatchReceiver(b.sock), b.port)
-        next_flush = time.time() + self.cfg.batch_interval
+        batch_started = time.time()
         next_report = time.time() + 1.0
         next_retention = time.time() + 5.0
         purged = 0  # records deleted so far by a retention of several passes
@@ -234,7 +234,8 @@ class Worker:
             now = time.time()
             deadline = pipeline.next_deadline()
             waiting = pipeline.pending or (self._writer is not None and self._writer.holding)
-            wake = min(next_flush if waiting else now + 1.0, next_report,
+            flush_at = pipeline.flush_at(batch_started, self.cfg.batch_interval)
+            wake = min(flush_at if waiting else now + 1.0, next_report,
                        deadline if deadline is not None else now + 1.0)
             try:
                 ready = poller.poll(max(0.0, wake - now) * 1000)
@@ -252,11 +253,11 @@ class Worker:
             pipeline.expire(now)
             # Held records (the store failing) are retried at flushes even when idle.
             waiting = pipeline.pending or (self._writer is not None and self._writer.holding)
-            if waiting and (now >= next_flush or pipeline.pending >= MAX_BATCH):
+            if waiting and now >= pipeline.flush_at(batch_started, self.cfg.batch_interval):
                 self.flush()
-                next_flush = now + self.cfg.batch_interval
+                batch_started = now
             elif not waiting:
-                next_flush = now + self.cfg.batch_interval
+                batch_started = now
             if now >= next_report:
                 self._send_report()
                 next_report = now + 1.0

@@ -27,7 +27,7 @@ looks the same and is reported the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from netconsole.stream._basic import (
@@ -99,6 +99,23 @@ class ExpressState(NamedTuple):
     """The highest msgid seen plus `msgid_base`, or -1: no msgid."""
     msgid_base: int
     last_seen: float
+    seq_horizon: int | None
+    """The highest seq the lane may take while a seq hole waits for late
+    arrivals (`SeqTracker.horizon`); None: no limit."""
+    msgid_horizon: int | None
+    """The same for msgid (plus `msgid_base`)."""
+
+
+class ExpressGap(NamedTuple):
+    """A forward jump the express lane took (collector/_lane.c): the record after
+    `seq_top` was `seq`, received at `at`; its msgid likewise (`msgid_top` to
+    `msgid`, both plus msgid_base; -1: the record had none)."""
+
+    seq_top: int
+    seq: int
+    msgid_top: int
+    msgid: int
+    at: float
 
 
 class SenderStream:
@@ -209,30 +226,45 @@ class SenderStream:
     def express_state(self) -> ExpressState | None:
         """When the only record this stream can take without an event is the
         next one in order: where it stands (`ExpressState`). None while anything
-        else is pending: a hole, a partial record, basic mode.
+        else is pending: a partial record, basic mode. An open hole is no
+        obstacle: it waits for late arrivals (which are not the next record) and
+        expires on its own; the lane only stops at the hole's horizon.
 
         The receiver's express lane (collector/_express.py) takes such records
         without this object, then catches it up with `express_advance`.
         """
         seq, msgid = self.seq, self._msgid
-        if (self.mode is not Mode.EXTENDED or seq.top is None or seq.holes
+        if (self.mode is not Mode.EXTENDED or seq.top is None
                 or self.last_seen is None or self._basic_buf is not None
                 or (self._frags is not None and self._frags.pending)):
             return None
-        if msgid is not None and (msgid.top is None or msgid.holes):
+        if msgid is not None and msgid.top is None:
             return None
         return ExpressState(seq.top, self.top_ts, self.release,
                             msgid.top if msgid is not None and msgid.top is not None else -1,
-                            self._msgid_base, self.last_seen)
+                            self._msgid_base, self.last_seen, seq.horizon(),
+                            msgid.horizon() if msgid is not None else None)
 
-    def express_advance(self, seq: int, ts_usec: int, msgid: int, last_seen: float) -> None:
+    def express_advance(self, seq: int, ts_usec: int, msgid: int, last_seen: float,
+                        gaps: Sequence[ExpressGap] = ()) -> None:
         """What `feed` would have left after the express lane's records: every seq
-        up to `seq` (and msgid up to `msgid`, -1: none) arrived, each the next."""
-        if seq > (self.seq.top or 0):
+        up to `seq` (and msgid up to `msgid`, -1: none) arrived, each the next but
+        for the forward `gaps` the lane took, whose holes open here as `feed`
+        opens them (with their deadlines; a hole pushed out at once is reported)."""
+        top = self.seq.top or 0
+        tracker = self._msgid
+        for gap in gaps:
+            self.seq.advance_to(gap.seq_top)
+            self._gaps(GapKind.SEQ, self.seq.observe(gap.seq, gap.at), gap.at)
+            if gap.msgid >= 0 and tracker is not None:
+                tracker.advance_to(gap.msgid_top)
+                self._gaps(GapKind.MSGID, tracker.observe(gap.msgid, gap.at), gap.at,
+                           self._msgid_base)
+        if seq > top:
             self.seq.advance_to(seq)
             self.top_ts = ts_usec
-        if msgid >= 0 and self._msgid is not None:
-            self._msgid.advance_to(msgid)
+        if msgid >= 0 and tracker is not None:
+            tracker.advance_to(msgid)
         if self.last_seen is None or last_seen > self.last_seen:
             self.last_seen = last_seen
 

@@ -100,6 +100,11 @@ class StreamTable:
     def next_deadline(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
+    def advanced(self, stream: SenderStream, now: float) -> None:
+        """`stream` was moved on outside `feed` (the express lane's gaps,
+        `SenderStream.express_advance`): collect its events, arm its deadlines."""
+        self._after(stream, now)
+
     def events(self) -> list[Event]:
         out, self._events = self._events, []
         return out

@@ -91,10 +91,24 @@ class SeqTracker:
                 break
         return []
 
+    def horizon(self) -> int | None:
+        """The highest number `advance_to` may reach: past it the lowest open hole
+        falls out of the window (or too many holes are open) and must be reported,
+        which `observe` does. None: no hole, no limit."""
+        if not self.holes:
+            return None
+        assert self.top is not None
+        if len(self.holes) > MAX_HOLES:  # a split left one too many: the next observe reports
+            return self.top
+        return int(self.holes[0][0]) + WINDOW - 1
+
     def advance_to(self, n: int) -> None:
         """`observe` of every number from `top + 1` to `n`, each the next one, in
-        one step (what the receiver's express lane took); needs no open hole."""
-        assert self.top is not None and not self.holes
+        one step (what the receiver's express lane took); open holes stay open and
+        wait for late arrivals as before, so `n` may not pass `horizon()`."""
+        assert self.top is not None
+        horizon = self.horizon()
+        assert horizon is None or n <= horizon
         k = n - self.top
         if k <= 0:
             return

@@ -23,6 +23,7 @@ from netconsole.collector._express import _lane
 from netconsole.incidents._patterns import TRIGGER_BYTES, TRIGGER_LITERALS
 from netconsole.store._codec import PrebuiltRow, prebuilt_row
 from netconsole.stream import Record, Sender, SenderStream
+from netconsole.stream._sender import ExpressGap
 from netconsole.wire import Flag, OutgoingRecord, encode_extended
 
 pytestmark = pytest.mark.skipif(_lane is None, reason="the C express lane is not built")
@@ -204,6 +205,101 @@ def test_lane_hands_over_in_arrival_order(pair: tuple[socket.socket, socket.sock
     assert receiver.counts() == (5, sum(len(d) for s in seqs for d in encode_extended(
         OutgoingRecord(facility=0, level=6, seq=s, ts_usec=s, text=b"x"))))
     assert lane.seq == 4 and lane.fresh == 3 and lane.batch == 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("limit", ["seq_limit", "msgid_limit"])
+def test_lane_stops_at_an_open_holes_horizon(pair: tuple[socket.socket, socket.socket],
+                                              limit: str) -> None:
+    """While a hole waits for late arrivals in Python, the lane goes on taking the
+    next records, up to its limit; the one past it is Python's (it reports the hole)."""
+    assert _lane is not None
+    rx, tx = pair
+    key = _key(pair)
+
+    def datagrams(seq: int) -> list[bytes]:
+        return encode_extended(OutgoingRecord(facility=0, level=6, seq=seq, ts_usec=seq,
+                                              text=b"x", sysdata=((b"msgid", b"%d" % seq),)))
+
+    stream = SenderStream(_sender(tx, rx))
+    for seq in (1, 3):  # 2 is missing: a seq and a msgid hole
+        for d in datagrams(seq):
+            stream.feed(d, 1.0)
+    lane = _lane_for(stream, key)
+    assert (lane.seq_limit, lane.msgid_limit) == (2**63 - 1,) * 2  # type: ignore[attr-defined]
+    setattr(lane, limit, 5)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search,
+                              row_type=PrebuiltRow)
+    for seq in (4, 5, 6):
+        for d in datagrams(seq):
+            tx.sendto(d, rx.getsockname())
+    run = _step(receiver, 2.0)
+    assert isinstance(run, list) and [row.seq for row in run] == [4, 5]
+    item = _step(receiver, 2.0)
+    assert isinstance(item, tuple) and item[0].startswith(b"6,6,")
+    assert lane.seq == 5 and not lane.active  # type: ignore[attr-defined]
+
+
+def test_lane_takes_forward_gaps_within_the_window_and_keeps_them_for_python(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """A record after lost ones is taken, its gap kept as an ExpressGap (the
+    stream opens the hole when Python syncs); the lane stops at the new hole's
+    horizon; a jump past the window, or past the gaps a lane keeps, is Python's."""
+    assert _lane is not None
+    rx, tx = pair
+    key = _key(pair)
+
+    def send(seq: int, msgid: int) -> None:
+        for d in encode_extended(OutgoingRecord(facility=0, level=6, seq=seq, ts_usec=seq,
+                                                text=b"x", sysdata=((b"msgid", b"%d" % msgid),))):
+            tx.sendto(d, rx.getsockname())
+
+    stream = SenderStream(_sender(tx, rx))
+    for d in encode_extended(OutgoingRecord(facility=0, level=6, seq=10, ts_usec=10, text=b"a",
+                                            sysdata=((b"msgid", b"100"),))):
+        stream.feed(d, 1.0)
+    lane = _lane_for(stream, key)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search,
+                              row_type=PrebuiltRow, gap_type=ExpressGap)
+    receiver.window = 50
+    send(11, 101)
+    send(14, 104)  # 12, 13 lost: seq and msgid gaps
+    send(15, 106)  # msgid 105 lost only (a fragment's datagram, say)
+    send(16, 107)
+    run = _step(receiver, 2.0)
+    assert isinstance(run, list) and [row.seq for row in run] == [11, 14, 15, 16]
+    assert lane.gaps == [ExpressGap(11, 14, 101, 104, 2.0),  # type: ignore[attr-defined]
+                         ExpressGap(14, 15, 104, 106, 2.0)]
+    assert (lane.seq_limit, lane.msgid_limit) == (11 + 50, 101 + 50)  # type: ignore[attr-defined]
+    send(16 + 51, 108)  # past the window: Python's
+    item = _step(receiver, 3.0)
+    assert isinstance(item, tuple) and item[0].startswith(b"6,67,")
+    assert not lane.active  # type: ignore[attr-defined]
+
+    # Python catches the stream up: the same holes as feeding would open.
+    fed = SenderStream(_sender(tx, rx))
+    for seq, msgid in ((10, 100), (11, 101), (14, 104), (15, 106), (16, 107)):
+        for d in encode_extended(OutgoingRecord(facility=0, level=6, seq=seq, ts_usec=seq,
+                                                text=b"x", sysdata=((b"msgid", b"%d" % msgid),))):
+            fed.feed(d, 1.0 if seq == 10 else 2.0)
+    stream.express_advance(lane.seq, lane.ts, lane.msgid, lane.last,  # type: ignore[attr-defined]
+                           lane.gaps)  # type: ignore[attr-defined]
+    assert stream.snapshot() == {**fed.snapshot(), "last_seen": stream.last_seen}
+    assert stream.next_deadline() == fed.next_deadline()
+
+    # A lane keeps MAX_LANE_GAPS gaps at most; the next one is Python's.
+    lane = _lane_for(fed, key)
+    receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search,
+                              row_type=PrebuiltRow, gap_type=ExpressGap)
+    receiver.window = 1024
+    seq, msgid = 16, 107
+    for _ in range(17):
+        seq, msgid = seq + 2, msgid + 2
+        send(seq, msgid)
+    run = _step(receiver, 4.0)
+    assert isinstance(run, list) and len(run) == 16
+    assert len(lane.gaps) == 16  # type: ignore[attr-defined]
+    item = _step(receiver, 4.0)
+    assert isinstance(item, tuple) and item[0].startswith(b"6,%d," % seq)
 
 
 def test_lane_names_ipv4_senders_plainly_on_a_dual_stack_socket() -> None:

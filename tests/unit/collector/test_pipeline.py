@@ -12,7 +12,15 @@ import pytest
 
 from netconsole.collector._express import _lane
 from netconsole.collector._metrics import Counters
-from netconsole.collector._pipeline import STATE_EVERY, Batch, LaneReport, Pipeline
+from netconsole.collector._pipeline import (
+    LOADED_BATCH,
+    LOADED_WAIT,
+    MAX_BATCH,
+    STATE_EVERY,
+    Batch,
+    LaneReport,
+    Pipeline,
+)
 from netconsole.incidents import (
     DEFAULT_CONFIG,
     Incident,
@@ -22,7 +30,7 @@ from netconsole.incidents import (
     Silence,
     SilencePhase,
 )
-from netconsole.store import PrebuiltRecords, Shed, open_store
+from netconsole.store import PrebuiltRecords, PrebuiltRow, Shed, open_store
 from netconsole.stream import Gap, GapKind, Record, Sender
 from netconsole.stream._tracker import REORDER_WAIT
 from netconsole.wire import OutgoingRecord, encode_extended
@@ -98,6 +106,29 @@ def test_take_batch_gives_the_records_and_the_incident_after_them() -> None:
     assert incident.sender == SENDER
     assert events.index(incident) > events.index(records[-1])  # after the records it is made of
     assert not [e for e in events if isinstance(e, Gap)]  # late datagrams may still come
+
+
+def test_a_batch_is_due_after_the_interval_later_under_load_and_at_once_when_full() -> None:
+    p = _pipeline()
+    assert p.flush_at(T0, 0.1) == T0 + 0.1  # nothing pending: the interval
+    for seq in range(1, 11):
+        p.feed_datagram(_datagram(seq, b"eth0: link up"), HOST, PORT, False, LOCAL_PORT,
+                        T0, False)
+    p.expire(T0)
+    assert p.pending == 10 and p.flush_at(T0, 0.1) == T0 + 0.1  # quiet: the interval
+    row = PrebuiltRow(host_id=1, received=T0, mode="extended", release="", facility=0,
+                      level=6, seq=1, ts_usec=1, flag="-", caller="", text="eth0: link up",
+                      fields="", msgid=-1, cpu=-1, taskname="", boot=0)
+    p.feed_rows([row] * (LOADED_BATCH - 10))  # a run of the lane's rows counts as its rows
+    assert p.pending == LOADED_BATCH
+    assert p.flush_at(T0, 0.1) == T0 + LOADED_WAIT  # loaded: the batch fills longer
+    assert p.flush_at(T0, 2.0) == T0 + 2.0  # never sooner than configured
+    p.feed_rows([row] * (MAX_BATCH - LOADED_BATCH))
+    assert p.flush_at(T0, 0.1) == T0  # full
+    p.feed_rows([])  # all shed: nothing to store
+    assert p.pending == MAX_BATCH
+    batch = p.take_batch(T0)
+    assert batch is not None and p.pending == 0 and p.flush_at(T0, 0.1) == T0 + 0.1
 
 
 def test_expire_gives_the_gap_at_its_deadline_not_before() -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netconsole.stream import Gap, Record, Sender, SenderStream
-from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC
+from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC, ExpressGap
 from netconsole.stream._tracker import REORDER_WAIT, WINDOW, SeqTracker
 from netconsole.wire import OutgoingRecord, encode_extended
 
@@ -24,11 +24,11 @@ MSGID_MOD = 1 << 32
 
 # -- SeqTracker.advance_to ------------------------------------------------------------
 
-def _history(start: int, steps: list[tuple[int, int]]) -> SeqTracker:
+def _history(start: int, steps: list[tuple[int, int]], flush: bool = True) -> SeqTracker:
     """A tracker after `observe(start)` and then, per step, a jump above the top
-    (1: the next number) and optionally a late number below it; then every hole
-    reported (`flush`), so the tracker has a top and no hole but a bitmap with
-    the numbers that never came."""
+    (1: the next number) and optionally a late number below it; then (`flush`)
+    every hole reported, so the tracker has a top and no hole but a bitmap with
+    the numbers that never came; else its holes stay open."""
     t = SeqTracker()
     now = 100.0
     t.observe(start, now)
@@ -38,7 +38,8 @@ def _history(start: int, steps: list[tuple[int, int]]) -> SeqTracker:
         t.observe(t.top + jump, now)
         if late:
             t.observe(t.top - late, now)
-    t.flush()
+    if flush:
+        t.flush()
     return t
 
 
@@ -54,20 +55,42 @@ _steps = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=st.integers(0, 1 << 40), steps=_steps, k=st.integers(0, 3 * WINDOW))
+@given(start=st.integers(0, 1 << 40), steps=_steps, k=st.integers(0, 3 * WINDOW),
+       flush=st.booleans())
 def test_advance_to_is_observe_of_each_next_number(start: int, steps: list[tuple[int, int]],
-                                                   k: int) -> None:
-    one_by_one = _history(start, steps)
-    at_once = _history(start, steps)
+                                                   k: int, flush: bool) -> None:
+    """Up to the horizon, with holes open or not."""
+    one_by_one = _history(start, steps, flush)
+    at_once = _history(start, steps, flush)
     assert _state(one_by_one) == _state(at_once)
-    assert at_once.top is not None and not at_once.holes
+    assert at_once.top is not None
     top = at_once.top
+    horizon = at_once.horizon()
+    assert (horizon is None) == (not at_once.holes)
+    if horizon is not None:
+        k = min(k, horizon - top)
     now = 200.0
     for n in range(top + 1, top + k + 1):
         assert one_by_one.observe(n, now) == []
     at_once.advance_to(top + k)
     assert _state(at_once) == _state(one_by_one)
     assert at_once.top == top + k
+    if horizon is not None and top + k == horizon:
+        assert one_by_one.observe(horizon + 1, now)  # one past it: a hole reported at once
+
+
+def test_the_horizon_is_where_the_lowest_hole_leaves_the_window() -> None:
+    t = SeqTracker()
+    t.observe(1, 0.0)
+    t.observe(5, 0.0)  # 2..4 wait
+    t.observe(9, 0.0)  # 6..8 wait
+    assert t.horizon() == 2 + WINDOW - 1
+    t.advance_to(t.horizon() or 0)
+    assert t.holes and t.expire(0.1) == []
+    assert t.observe(2 + WINDOW, 0.1) == [(2, 3)]  # the next number reports it
+    assert t.horizon() == 6 + WINDOW - 1
+    t.flush()
+    assert t.horizon() is None
 
 
 @settings(max_examples=100, deadline=None)
@@ -160,10 +183,11 @@ def _prefix(draw: st.DrawFn) -> tuple[list[Rec], bool]:
     ts_steps=st.lists(st.integers(-TS_BACK_TOLERANCE_USEC, 3_000_000), min_size=1, max_size=8),
     drop_release=st.booleans(),
     now_step=st.sampled_from([0.0, 0.0001, 0.5, 3.0]),
+    wait=st.booleans(),
 )
 def test_express_advance_is_feeding_the_next_records(
     prefix: tuple[list[Rec], bool], k: int, ts_steps: list[int], drop_release: bool,
-    now_step: float,
+    now_step: float, wait: bool,
 ) -> None:
     records, expire = prefix
     a, b = SenderStream(SENDER), SenderStream(SENDER)
@@ -173,7 +197,7 @@ def test_express_advance_is_feeding_the_next_records(
         _feed(a, r, now)
         _feed(b, r, now)
     fed = now
-    if expire:  # report the holes, as the receiver does before the lane takes over
+    if expire and wait:  # the holes reported before the lane takes over, or still open
         now += REORDER_WAIT + 1
         a.expire(now)
         b.expire(now)
@@ -184,8 +208,13 @@ def test_express_advance_is_feeding_the_next_records(
     state = b.express_state()
     assert state is not None
     last = records[-1]
-    seq_top, top_ts, release, msgid_top, msgid_base, last_seen = state
+    seq_top, top_ts, release, msgid_top, msgid_base, last_seen = state[:6]
     assert (seq_top, top_ts, release, last_seen) == (last.seq, last.ts, last.release, fed)
+    # An open hole: the lane stops at its horizon.
+    if state.seq_horizon is not None:
+        k = min(k, state.seq_horizon - seq_top)
+    if state.msgid_horizon is not None:
+        k = min(k, state.msgid_horizon - msgid_top)
     if last.msgid is None:
         assert msgid_top == -1
     else:
@@ -216,7 +245,7 @@ def test_express_advance_is_feeding_the_next_records(
     assert b.events() == []
     assert b.snapshot() == a.snapshot()
     assert b.last_seen == a.last_seen
-    assert b.next_deadline() == a.next_deadline() is None
+    assert b.next_deadline() == a.next_deadline()
     assert b.express_state() == a.express_state()
 
     # And both go on the same way: a gap after the run, then the next record.
@@ -230,6 +259,75 @@ def test_express_advance_is_feeding_the_next_records(
     assert a.snapshot() == b.snapshot()
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=_prefix(),
+    jumps=st.lists(st.tuples(st.sampled_from([1, 1, 1, 2, 5, WINDOW]),
+                             st.sampled_from([1, 1, 1, 2, 7])), max_size=60),
+    wait=st.booleans(),
+)
+def test_express_advance_with_the_lanes_gaps_is_feeding_the_records(
+    prefix: tuple[list[Rec], bool], jumps: list[tuple[int, int]], wait: bool,
+) -> None:
+    """The lane takes forward jumps (each within the window and the horizons, as C
+    checks) and hands them over as `ExpressGap`s: the stream then opens the same
+    holes with the same deadlines, and reports the same gaps, as feeding them."""
+    records, expire = prefix
+    a, b = SenderStream(SENDER), SenderStream(SENDER)
+    now = 1_000.0
+    for r in records:
+        now += 0.001
+        _feed(a, r, now)
+        _feed(b, r, now)
+    fed = now
+    if expire and wait:
+        now += REORDER_WAIT + 1
+        a.expire(now)
+        b.expire(now)
+    a.events()
+    b.events()
+    state = b.express_state()
+    assert state is not None
+    last = records[-1]
+    seq, msgid = state.seq, state.msgid
+    seq_limit = state.seq_horizon if state.seq_horizon is not None else 1 << 62
+    msgid_limit = state.msgid_horizon if state.msgid_horizon is not None else 1 << 62
+    gaps: list[ExpressGap] = []
+    ts = state.ts_usec
+    for i, (jump, msgid_jump) in enumerate(jumps):
+        if last.msgid is None:
+            msgid_jump = 0
+        new_seq, new_msgid = seq + jump, msgid + msgid_jump
+        if new_seq > seq_limit or (msgid_jump and new_msgid > msgid_limit):
+            break  # C hands this one to Python
+        if last.msgid is not None and new_msgid - state.msgid_base >= MSGID_MOD:
+            break  # a u32 wrap: Python's
+        now += 0.01
+        if jump > 1 or msgid_jump > 1:
+            gaps.append(ExpressGap(seq, new_seq, msgid if msgid_jump else -1,
+                                   new_msgid if msgid_jump else -1, now))
+            if jump > 1:
+                seq_limit = min(seq_limit, seq + WINDOW)
+            if msgid_jump > 1:
+                msgid_limit = min(msgid_limit, msgid + WINDOW)
+        ts = last.ts + i
+        r = Rec(seq=new_seq, ts=ts, text=b"express %d" % i,
+                msgid=None if last.msgid is None else new_msgid - state.msgid_base,
+                release=last.release, caller=last.caller, cpu=last.cpu)
+        _feed(a, r, now)
+        fed = now
+        seq, msgid = new_seq, new_msgid
+    b.express_advance(seq, ts, msgid if last.msgid is not None else -1, fed, gaps)
+    a_events = [e for e in a.events() if not isinstance(e, Record)]
+    assert b.events() == a_events  # holes pushed out of the window at once, if any
+    assert b.snapshot() == a.snapshot()
+    assert b.next_deadline() == a.next_deadline()
+    assert b.express_state() == a.express_state()
+    for s in (a, b):
+        s.expire(now + REORDER_WAIT + 1)
+    assert a.events() == b.events()
+
+
 def _rec(seq: int, **kw: object) -> Rec:
     base: dict[str, object] = {"ts": 1000 + seq, "text": b"hello", "msgid": None,
                                "release": None, "caller": None, "cpu": None}
@@ -241,13 +339,13 @@ def test_express_state_of_a_plain_stream() -> None:
     s = SenderStream(SENDER)
     _feed(s, _rec(41, msgid=9, release="6.17.0"), 5.0)
     _feed(s, _rec(42, msgid=10, release="6.17.0"), 6.0)
-    assert s.express_state() == (42, 1042, "6.17.0", 10, 0, 6.0)
+    assert s.express_state() == (42, 1042, "6.17.0", 10, 0, 6.0, None, None)
 
 
 def test_express_state_without_msgid() -> None:
     s = SenderStream(SENDER)
     _feed(s, _rec(7), 5.0)
-    assert s.express_state() == (7, 1007, None, -1, 0, 5.0)
+    assert s.express_state() == (7, 1007, None, -1, 0, 5.0, None, None)
 
 
 def test_express_state_none_without_a_record() -> None:
@@ -264,23 +362,23 @@ def test_express_state_none_in_basic_mode() -> None:
     assert s.express_state() is None
 
 
-def test_express_state_none_with_a_seq_hole_until_it_is_reported() -> None:
+def test_express_state_with_a_seq_hole_stops_at_its_horizon_until_it_is_reported() -> None:
     s = SenderStream(SENDER)
     _feed(s, _rec(1), 1.0)
     _feed(s, _rec(3), 1.1)  # 2 is missing
-    assert s.express_state() is None
+    assert s.express_state() == (3, 1003, None, -1, 0, 1.1, 2 + WINDOW - 1, None)
     s.expire(1.1 + REORDER_WAIT)
     assert [(type(e), getattr(e, "first", None)) for e in s.events()][-1] == (Gap, 2)
-    assert s.express_state() == (3, 1003, None, -1, 0, 1.1)
+    assert s.express_state() == (3, 1003, None, -1, 0, 1.1, None, None)
 
 
-def test_express_state_none_with_a_msgid_hole() -> None:
+def test_express_state_with_a_msgid_hole() -> None:
     s = SenderStream(SENDER)
     _feed(s, _rec(1, msgid=5), 1.0)
     _feed(s, _rec(2, msgid=7), 1.1)  # msgid 6 is missing, seq is not
-    assert s.express_state() is None
+    assert s.express_state() == (2, 1002, None, 7, 0, 1.1, None, 6 + WINDOW - 1)
     s.expire(1.1 + REORDER_WAIT)
-    assert s.express_state() == (2, 1002, None, 7, 0, 1.1)
+    assert s.express_state() == (2, 1002, None, 7, 0, 1.1, None, None)
 
 
 def test_express_state_none_while_a_fragmented_record_is_partial() -> None:
@@ -293,7 +391,7 @@ def test_express_state_none_while_a_fragmented_record_is_partial() -> None:
     assert s.express_state() is None
     for dg in rest:
         s.feed(dg, 1.2)
-    assert s.express_state() == (2, 1002, None, -1, 0, 1.2)
+    assert s.express_state() == (2, 1002, None, -1, 0, 1.2, None, None)
 
 
 def test_express_advance_to_the_current_top_changes_nothing_but_last_seen() -> None:
