@@ -4,13 +4,23 @@ hostile records over loopback, and Debian's Chromium driven by Selenium.
 One receiver and one browser serve the whole module set (session scope): the
 replay is what takes time. Every page a test opens is saved as a screenshot in
 docs/screenshots/ (the README shows them).
+
+The same replay also goes to `netconsole listen --store clickhouse://…` on two
+real ClickHouse servers (tests/integration/clickhouse/server.py), served by
+`netconsole web --db clickhouse://…` (`clickhouse_site`): tests that hold on
+both stores take `site` parametrized `["sqlite", "clickhouse"]` (indirect);
+its pages are not saved as screenshots.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +32,8 @@ import pytest
 
 from netconsole.wire import OutgoingRecord, encode_extended
 from tests.helpers import capture, udp_payloads
-from tests.integration.listen_harness import FakeHost, Listener, free_tcp_port
+from tests.integration.clickhouse.server import Cluster, available
+from tests.integration.listen_harness import FakeHost, Listener, _die_with_parent, free_tcp_port
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -67,9 +78,19 @@ class Site:
     sysdata_host: str  # 7.2's sysdata capture: userdata, cpu, taskname
     lossy_host: str  # 7.2's extended capture, with a loss gap, then again (a reboot)
     hostile_host: FakeHost
+    screenshots: bool  # docs/screenshots/ show the SQLite site's pages
+
+    @property
+    def store(self) -> Path | str:
+        """What `open_reader` opens: the ClickHouse URL, else the SQLite file."""
+        return self.listener.store or self.listener.db
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def screenshot(self, driver: Any, name: str) -> None:
+        if self.screenshots:
+            screenshot(driver, name)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
         request = urllib.request.Request(self.url(path), headers=headers or {})
@@ -118,11 +139,9 @@ def _settle(lis: Listener, at_least: int, timeout: float = 60) -> None:
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("web")
-    web_port = free_tcp_port()
-    lis = Listener(tmp, "--web", f"127.0.0.1:{web_port}")
+@contextlib.contextmanager
+def _replayed(lis: Listener, base: str, *, screenshots: bool) -> Iterator[Site]:
+    """The captures and the hostile records sent to `lis`, stored: its site at `base`."""
     senders = [FakeHost("127.0.0.2"), FakeHost("127.0.0.3"), FakeHost("127.0.0.4"),
                FakeHost("127.0.0.5")]
     hostile = FakeHost("127.0.0.9")
@@ -138,9 +157,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         _settle(lis, 1500)
         time.sleep(1.2)  # the second boot comes after a pause, as a real one would
         sent += _replay(lossy, lis.port, extended)
-        site = Site(listener=lis, base=f"http://127.0.0.1:{web_port}", crash_host="127.0.0.2",
-                    panic_host="127.0.0.4", sysdata_host="127.0.0.3", lossy_host="127.0.0.5",
-                    hostile_host=hostile)
+        site = Site(listener=lis, base=base, crash_host="127.0.0.2", panic_host="127.0.0.4",
+                    sysdata_host="127.0.0.3", lossy_host="127.0.0.5", hostile_host=hostile,
+                    screenshots=screenshots)
         for text in HOSTILE_TEXTS:
             site.send(text)
         for line in HOSTILE_WARN:
@@ -150,7 +169,78 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         for host in [*senders, hostile]:
             host.close()
+
+
+@pytest.fixture(scope="session")
+def site(request: pytest.FixtureRequest) -> Site:
+    """The SQLite site; parametrized (indirect) "sqlite" or "clickhouse", that one."""
+    backend = getattr(request, "param", "sqlite")
+    found: Site = request.getfixturevalue(f"{backend}_site")
+    return found
+
+
+@pytest.fixture(scope="session")
+def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`listen --web` on a SQLite store."""
+    tmp = tmp_path_factory.mktemp("web")
+    web_port = free_tcp_port()
+    lis = Listener(tmp, "--web", f"127.0.0.1:{web_port}")
+    try:
+        with _replayed(lis, f"http://127.0.0.1:{web_port}", screenshots=True) as site:
+            yield site
+    finally:
         assert lis.stop() == 0, lis.stderr
+
+
+class WebCommand:
+    """A `netconsole web --db STORE` subprocess on a free port of 127.0.0.1."""
+
+    def __init__(self, tmp: Path, store: str) -> None:
+        self.port = free_tcp_port()
+        self.stderr_path = tmp / f"web-{time.monotonic_ns()}.err"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "netconsole", "web", "--db", store, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=self.stderr_path.open("wb"),
+            start_new_session=True, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 20
+        while b"serving the web view" not in self.stderr_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"netconsole web did not start: {self.stderr}")
+            time.sleep(0.05)
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`listen --store clickhouse://… --web` on two real servers (the shards of
+    a cluster)."""
+    if not available():
+        pytest.skip("clickhouse-server is not installed "
+                    "(tests/integration/clickhouse/ci-prepare.sh installs it)")
+    tmp = tmp_path_factory.mktemp("web-clickhouse")
+    with contextlib.ExitStack() as stack:
+        cluster = Cluster(tmp / "servers")
+        stack.callback(cluster.stop)
+        cluster.start()
+        url = cluster.url()
+        web_port = free_tcp_port()
+        lis = Listener(tmp, "--web", f"127.0.0.1:{web_port}", store=url)
+        stack.callback(lambda: _stopped(lis.stop(), lis.stderr))
+        yield stack.enter_context(_replayed(lis, f"http://127.0.0.1:{web_port}",
+                                            screenshots=False))
+
+
+def _stopped(status: int, stderr: str) -> None:
+    assert status == 0, stderr
 
 
 @pytest.fixture(scope="session")

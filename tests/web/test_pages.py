@@ -1,5 +1,8 @@
 """What a person sees in a real browser: fleet → host → incident → trace → the records
-around it, scrolling back, the live tail, search; and hostile text that stays text."""
+around it, scrolling back, the live tail, search; and hostile text that stays text.
+
+Tests marked `BOTH_STORES` run on the SQLite and on the ClickHouse site;
+test_pages_clickhouse.py has the ClickHouse versions of the others."""
 
 from __future__ import annotations
 
@@ -23,8 +26,9 @@ from tests.web.conftest import (
     HOSTILE_USERDATA,
     Site,
     console_problems,
-    screenshot,
 )
+
+BOTH_STORES = pytest.mark.parametrize("site", ["sqlite", "clickhouse"], indirect=True)
 
 
 def css(driver: Any, selector: str) -> list[Any]:
@@ -36,9 +40,9 @@ def wait(driver: Any, condition: Any, timeout: float = 10) -> Any:
 
 
 def fleet_rows(driver: Any) -> dict[str, str]:
-    """machine -> status, as the fleet table shows them."""
+    """machine -> status, as the fleet table shows them (none: "no machines match")."""
     out = {}
-    for row in css(driver, "#fleet tbody tr"):
+    for row in css(driver, "#fleet tbody tr:not(:has(td.empty))"):
         cells = row.find_elements(By.TAG_NAME, "td")
         out[cells[0].text] = cells[1].find_element(By.CSS_SELECTOR, ".st").text
     return out
@@ -55,7 +59,7 @@ def test_fleet_host_incident_trace_and_the_records_around_it(site: Site, browser
     # crashed first: the default order is by status
     assert list(rows)[:2] == sorted([site.crash_host, site.panic_host])
     assert css(b, "svg.chart rect.bar-records") and css(b, "svg.status rect.st-crashed")
-    screenshot(b, "fleet")
+    site.screenshot(b, "fleet")
 
     # Sort by records (a click on the header), then filter to the crashed machines.
     b.find_element(By.LINK_TEXT, "records").click()
@@ -78,11 +82,11 @@ def test_fleet_host_incident_trace_and_the_records_around_it(site: Site, browser
     assert "panic: Kernel panic - not syncing: sysrq triggered crash" in incidents[1]
     assert css(b, "#timeline tr.lvl0") and css(b, "#timeline tr.lvl4")  # levels coloured
     assert "Rebooting in 1 seconds.." in css(b, "#timeline tr.rec")[-1].text
-    screenshot(b, "host-timeline")  # it opens at the newest records: the crash
+    site.screenshot(b, "host-timeline")  # it opens at the newest records: the crash
     # the top of the page (the picture), without loading older records for once
     b.execute_script("document.getElementById('older').removeAttribute('data-src');"
                      "window.scrollTo(0, 0)")
-    screenshot(b, "host")
+    site.screenshot(b, "host")
 
     # host -> incident
     oops = next(a for a in css(b, "#timeline tr.inc a") if "NULL pointer" in a.text)
@@ -104,7 +108,7 @@ def test_fleet_host_incident_trace_and_the_records_around_it(site: Site, browser
     assert "still alive after Oops" in after[0].text  # then the host's last five records
     assert "Rebooting in 1 seconds.." in after[-1].text
     assert "about to write through a NULL pointer" in " ".join(r.text for r in before[-3:])
-    screenshot(b, "incident")
+    site.screenshot(b, "incident")
 
     # a record before it -> its place in the host's timeline
     link = before[-1].find_element(By.CSS_SELECTOR, "td.t a")
@@ -121,6 +125,7 @@ def test_fleet_host_incident_trace_and_the_records_around_it(site: Site, browser
     assert console_problems(b) == []
 
 
+@BOTH_STORES
 def test_host_timeline_scrolls_back_with_its_gap_and_reboot(site: Site, browser: Any) -> None:
     b = browser
     b.get(site.url(f"/host?h={site.lossy_host}"))
@@ -137,10 +142,10 @@ def test_host_timeline_scrolls_back_with_its_gap_and_reboot(site: Site, browser:
         if "first record stored" in b.find_element(By.ID, "older").text:
             break
         time.sleep(0.2)
-    with open_reader(site.listener.db) as reader:
-        stored = len(reader.tail(host=site.lossy_host, limit=100_000))
+    with open_reader(site.store) as reader:
+        stored = [s.id for s in reader.tail(host=site.lossy_host, limit=100_000)]
     ids = [int(r.get_attribute("id")[1:]) for r in css(b, "#timeline tr.rec")]
-    assert len(ids) == stored and ids == sorted(set(ids))  # each once, in order
+    assert ids == stored  # each once, in the store's order (SQLite's: by id)
     gaps = [r.text for r in css(b, "#timeline tr.ev-gap")]
     assert any("10 records lost" in g for g in gaps), gaps
     assert [r.text for r in css(b, "#timeline tr.boot")] == ["boot 1"]
@@ -150,8 +155,9 @@ def test_host_timeline_scrolls_back_with_its_gap_and_reboot(site: Site, browser:
     assert console_problems(b) == []
 
 
+@BOTH_STORES
 def test_jump_to_a_time(site: Site, browser: Any) -> None:
-    with open_reader(site.listener.db) as reader:
+    with open_reader(site.store) as reader:
         records = reader.tail(host=site.sysdata_host, limit=100_000)
     middle = records[len(records) // 2]
     # the first record of the second the middle one arrived in
@@ -168,6 +174,7 @@ def test_jump_to_a_time(site: Site, browser: Any) -> None:
         "return r.top >= 0 && r.bottom <= window.innerHeight", row)
 
 
+@BOTH_STORES
 def test_incidents_grouped_by_fingerprint(site: Site, browser: Any) -> None:
     b = browser
     b.get(site.url("/incidents"))
@@ -175,7 +182,7 @@ def test_incidents_grouped_by_fingerprint(site: Site, browser: Any) -> None:
     titles = [g.find_elements(By.TAG_NAME, "td")[3].text for g in groups]
     assert "BUG: kernel NULL pointer dereference, address: 0000000000000000" in titles
     assert sum(t == "Kernel panic - not syncing: sysrq triggered crash" for t in titles) == 2
-    screenshot(b, "incidents")
+    site.screenshot(b, "incidents")
     oops = next(g for g in groups if "NULL pointer" in g.text)
     oops.find_element(By.CSS_SELECTOR, "td.num a").click()
     wait(b, lambda d: "fingerprint=" in d.current_url)
@@ -186,6 +193,7 @@ def test_incidents_grouped_by_fingerprint(site: Site, browser: Any) -> None:
     assert css(b, "#trace li.culprit")
 
 
+@BOTH_STORES
 def test_live_tail_shows_a_new_record_within_2s_and_pauses_when_scrolled_back(
         site: Site, browser: Any) -> None:
     b = browser
@@ -204,7 +212,7 @@ def test_live_tail_shows_a_new_record_within_2s_and_pauses_when_scrolled_back(
         assert time.monotonic() - sent < 2
         row = css(b, "#live tbody tr")[-1]
         assert token in row.text and "127.0.0.7" in row.text
-        screenshot(b, "live")
+        site.screenshot(b, "live")
 
         # Scrolled back, it pauses: the next record waits, counted, until the bottom.
         b.execute_script("window.scrollTo(0, 0)")
@@ -242,7 +250,7 @@ def test_search_marks_matches_and_links_into_the_timeline(site: Site, browser: A
     hits = css(b, "#hits tr.rec")
     assert len(hits) > 5 and all(site.crash_host in h.text for h in hits)
     assert {m.text for m in css(b, "#hits mark")} == {"labtrig"}
-    screenshot(b, "search")
+    site.screenshot(b, "search")
     b.get(site.url("/search?q=labtrig+NULL"))  # every word, each marked
     hits = css(b, "#hits tr.rec")
     assert {m.text.lower() for m in css(b, "#hits mark")} == {"labtrig", "null"}
@@ -281,6 +289,7 @@ def _no_script_ran(driver: Any) -> None:
     assert console_problems(driver) == []
 
 
+@BOTH_STORES
 def test_hostile_text_is_shown_as_text_and_runs_nothing(site: Site, browser: Any) -> None:
     b = browser
     b.get(site.url("/"))
@@ -299,10 +308,11 @@ def test_hostile_text_is_shown_as_text_and_runs_nothing(site: Site, browser: Any
     assert "\\x1b[31mred\\x1b[0m \\u202egnp.exe" in texts  # control characters shown, not obeyed
     assert f"rack={HOSTILE_USERDATA}" in b.find_element(By.ID, "timeline").text
     assert b.title.startswith(HOSTILE_NAME)
-    screenshot(b, "hostile")
+    site.screenshot(b, "hostile")
 
     # its incident: a WARN whose title and frames are markup
     link = next(a for a in css(b, "#timeline tr.inc a"))
+    b.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
     link.click()
     wait(b, lambda d: "/incident/" in d.current_url)
     _no_script_ran(b)
@@ -321,6 +331,7 @@ def test_hostile_text_is_shown_as_text_and_runs_nothing(site: Site, browser: Any
     _no_script_ran(b)
 
 
+@BOTH_STORES
 def test_a_name_that_is_a_path_or_a_query_still_finds_its_host(site: Site,
                                                                 browser: Any) -> None:
     """Host names travel in the query string, escaped: `/`, `?`, `#`, `&` and `..`

@@ -27,7 +27,8 @@ from netconsole.store import DEFAULT_SILENT_AFTER, parse_duration
               show_default=True, callback=parsed_by(parse_duration),
               help="A host with no record for this long is silent.")
 @db_option
-def web(bind: str, port: int, token: str | None, silent_after: float, db: Path | None) -> None:
+def web(bind: str, port: int, token: str | None, silent_after: float,
+        db: Path | str | None) -> None:
     """Serve the web view: the fleet, each host's timeline, incidents, the live tail
     and search, in a browser.
 
@@ -42,18 +43,18 @@ def web(bind: str, port: int, token: str | None, silent_after: float, db: Path |
         NETCONSOLE_WEB_TOKEN=$(openssl rand -hex 16) netconsole web --bind 0.0.0.0
     """
     try:
-        from netconsole.web import WebServer, exposure_warnings, sqlite_source
+        from netconsole.web import WebServer, exposure_warnings, source_for
     except ImportError as exc:  # the `web` extra is not installed
         raise click.ClickException(str(exc)) from None
 
     if token is not None and not token.strip():
         raise click.BadParameter("an empty token protects nothing", param_hint="--token")
-    with reader_for(db):  # no database, or a schema of another version: say so now
+    with reader_for(db):  # no store, or a schema of another version: say so now
         pass
     for warning in exposure_warnings(bind, port, token):
         click.echo(f"warning: {warning}", err=True)
     try:
-        server = WebServer(bind, port, sqlite_source(db, silent_after=silent_after),
+        server = WebServer(bind, port, source_for(db, silent_after=silent_after),
                            token=token, silent_after=silent_after)
     except OSError as exc:
         raise click.ClickException(

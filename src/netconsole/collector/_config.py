@@ -118,7 +118,7 @@ class ListenConfig:
             except ValueError:
                 raise ConfigError(f"--allow {c!r} is not a CIDR such as 10.0.0.0/8") from None
         _check_optional_str(self.db, "db")
-        _check_store(self.store, self.db, self.web)
+        _check_store(self.store, self.db)
         _check_int(self.workers, "workers", 0, MAX_WORKERS)
         http: Any = self.http  # the file may give anything
         if http is False:
@@ -237,16 +237,13 @@ def _check_optional_str(value: Any, name: str) -> None:
         raise ConfigError(f"{name} must be a string, not {value!r}")
 
 
-def _check_store(store: Any, db: Any, web: Any) -> None:
+def _check_store(store: Any, db: Any) -> None:
     """`store` is a ClickHouse URL netconsole can use, and not given with `db`."""
     _check_optional_str(store, "store")
     if store is None:
         return
     if db is not None:
         raise ConfigError("give db (a SQLite file) or store (a ClickHouse URL), not both")
-    if web is not None:
-        raise ConfigError("web: the web view reads the SQLite store only; with store "
-                          "(ClickHouse) drop web")
     from netconsole.store.clickhouse import parse_url  # its HTTP client only when used
 
     try:

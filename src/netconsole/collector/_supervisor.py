@@ -89,7 +89,7 @@ def serve(cfg: ListenConfig, *, config_loader: Callable[[], ListenConfig] | None
             raise ListenError(str(exc)) from None
         host, port = parse_hostport(cfg.web)
         try:
-            web = web_for_listen(host, port, cfg.db, cfg.silent_after, announce)
+            web = web_for_listen(host, port, cfg.store_target, cfg.silent_after, announce)
         except OSError as exc:
             if api is not None:
                 api.close()

@@ -5,8 +5,11 @@ records around an incident.
 They are functions over a `SQLiteReader`'s connection (read-only, like every
 reader query), gathered by `SQLiteViews`, which satisfies `ViewQueries`. The web
 view reads only through `ViewQueries` and the reader's own methods, so another
-backend (ClickHouse) gives it the same pages by implementing this protocol with
-its own SQL.
+backend gives it the same pages by implementing this protocol with its own SQL
+(`ClickHouseViews`, store/clickhouse/_views.py). What is plain Python -- folding
+streams into machines and their status (`tally_machines`), the fleet's filters,
+sorts and pages (`fleet_page`), counts into buckets (`activity_from`) -- is
+here, shared by both.
 
 Each query stays fast at fleet size (10^4 hosts, 10^6 records; bench/web_pages.py)
 on the schema's existing indexes: records by `(host_id, id)` and by `received`.
@@ -21,7 +24,7 @@ import itertools
 import json
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -237,7 +240,19 @@ FLEET_SORTS = ("machine", "status", "last", "release", "records", "loss", "reboo
 _STATUS_RANK = {"crashed": 0, "silent": 1, "live": 2}
 
 
-class _Row:
+StreamRow = tuple[str, int, str, float | None, int, float, int, int, str | None]
+"""One stream as `tally_machines` takes it: its machine's label (name, else
+address), host id, address, last record, records, lost seq plus dropped (a
+float: the counters saturate at 2^63 - 1), lost msgid, reboots, release."""
+IncidentCount = tuple[str, int, int]
+"""A machine's label, its incidents, and those of a stream's current boot."""
+CrashRow = tuple[str, int, str, bool, float]
+"""A crash report after which its stream sent nothing more than CRASH_SLACK
+seconds: the machine's label, incident id, title, whether fatal (or a panic),
+its last record's time."""
+
+
+class MachineTally:
     """A machine being summed up (plain attributes: 10^4 of them per page view)."""
 
     __slots__ = ("addresses", "crash", "current", "ids", "incidents", "label", "last",
@@ -267,20 +282,17 @@ class _Row:
             crash_id=crash[0] if crash else None, crash_title=crash[1] if crash else None)
 
 
-def _rows(reader: SQLiteReader, now: float, silent_after: float | None,
-          label: str | None) -> list[_Row]:
-    limit = reader.silent_after if silent_after is None else silent_after
-    conn = reader.conn
-    where, and_where = "", ""
-    params: tuple[str, ...] = ()
-    if label is not None:
-        where, and_where, params = f" WHERE {_LABEL} = ?", f" AND {_LABEL} = ?", (label,)
-    rows: dict[str, _Row] = {}
+def tally_machines(streams: Iterable[StreamRow], incident_counts: Iterable[IncidentCount],
+                   crashes: Iterable[CrashRow], *, now: float,
+                   silent_after: float) -> list[MachineTally]:
+    """Streams folded into machines by label, with their incident counts and
+    status (`Machine`). `crashes` oldest first: a machine's newest one counts."""
+    rows: dict[str, MachineTally] = {}
     for (name, hid, address, last, records, lost_seq, lost_msgid, reboots,
-         release) in conn.execute(_STREAMS.format(where=where), params):
+         release) in streams:
         m = rows.get(name)
         if m is None:
-            m = rows[name] = _Row(name)
+            m = rows[name] = MachineTally(name)
         m.ids.append(hid)
         m.addresses.append(address)
         if last is not None and (m.last is None or last > m.last):
@@ -292,19 +304,33 @@ def _rows(reader: SQLiteReader, now: float, silent_after: float | None,
         m.reboots = max(m.reboots, reboots)
         if release is not None and (last or 0.0) > m.release_at:
             m.release, m.release_at = release, last or 0.0
-    for name, n, current in conn.execute(_INCIDENT_COUNTS.format(where=where), params):
+    for name, n, current in incident_counts:
         m = rows[name]
         m.incidents, m.current = n, int(current)
-    crashes = {name: (iid, title, bool(fatal), last) for name, iid, title, fatal, last in
-               conn.execute(_CRASHES.format(and_where=and_where), (CRASH_SLACK, *params))}
+    newest = {name: (iid, title, bool(fatal), last) for name, iid, title, fatal, last in crashes}
     for m in rows.values():
-        live = m.last is not None and now - m.last <= limit
+        live = m.last is not None and now - m.last <= silent_after
         m.status = "live" if live else "silent"
-        crash = crashes.get(m.label)
+        crash = newest.get(m.label)
         if crash is not None and (m.last or 0.0) <= crash[3] + CRASH_SLACK and (
                 crash[2] or not live):
             m.status, m.crash = "crashed", crash
     return list(rows.values())
+
+
+def _rows(reader: SQLiteReader, now: float, silent_after: float | None,
+          label: str | None) -> list[MachineTally]:
+    limit = reader.silent_after if silent_after is None else silent_after
+    conn = reader.conn
+    where, and_where = "", ""
+    params: tuple[str, ...] = ()
+    if label is not None:
+        where, and_where, params = f" WHERE {_LABEL} = ?", f" AND {_LABEL} = ?", (label,)
+    return tally_machines(
+        conn.execute(_STREAMS.format(where=where), params),
+        conn.execute(_INCIDENT_COUNTS.format(where=where), params),
+        conn.execute(_CRASHES.format(and_where=and_where), (CRASH_SLACK, *params)),
+        now=now, silent_after=limit)
 
 
 _SORT_KEYS: dict[str, Any] = {
@@ -334,7 +360,21 @@ def fleet(
     """The machines with `status` whose name, address or release contains `needle`
     (ignoring case), sorted by one of `FLEET_SORTS`, `limit` of them from `offset`;
     and the counts of the whole fleet by status."""
-    rows = _rows(reader, now, silent_after, None)
+    return fleet_page(_rows(reader, now, silent_after, None), status=status, needle=needle,
+                      sort=sort, descending=descending, offset=offset, limit=limit)
+
+
+def fleet_page(
+    rows: list[MachineTally],
+    *,
+    status: str | None = None,
+    needle: str | None = None,
+    sort: str = "status",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+) -> FleetPage:
+    """`fleet`'s page of the machines `rows` (sorted in place)."""
     counts = {"live": 0, "silent": 0, "crashed": 0}
     for m in rows:
         counts[m.status] += 1
@@ -526,8 +566,8 @@ def activity(
     host's: its rows from the first id of the span on, by the `(host_id, id)`
     index.
     """
-    n = max(1, math.ceil((until - since) / step))
-    edges = [since + i * step for i in range(n)] + [until]
+    edges = bucket_edges(since, until, step)
+    n = len(edges) - 1
     conn = reader.conn
     counts = [0] * n
     if host_ids is None:
@@ -548,14 +588,29 @@ def activity(
         incident_filter = f" AND host_id IN ({', '.join('?' * len(host_ids))})"
         params = list(host_ids)
         marks = _events(reader, host_ids, since, until, ("reboot", "gap")) if host_ids else []
+    firsts = conn.execute("SELECT first_received FROM incidents WHERE first_received >= ? AND"
+                          f" first_received < ?{incident_filter}", (since, until, *params))
+    return activity_from(edges, step, counts, (first for (first,) in firsts), marks)
+
+
+def bucket_edges(since: float, until: float, step: float) -> list[float]:
+    """The edges of `activity`'s buckets: `step` seconds each, the last cut at `until`."""
+    n = max(1, math.ceil((until - since) / step))
+    return [since + i * step for i in range(n)] + [until]
+
+
+def activity_from(edges: list[float], step: float, records: list[int],
+                  incident_times: Iterable[float], marks: list[StoredEvent]) -> Activity:
+    """An `Activity` of the records counted per bucket of `edges`, and the
+    incidents first received at `incident_times` (within the edges)."""
+    n = len(records)
+    since = edges[0]
     incidents = [0] * n
-    for (first,) in conn.execute(
-            "SELECT first_received FROM incidents WHERE first_received >= ? AND"
-            f" first_received < ?{incident_filter}", (since, until, *params)):
+    for first in incident_times:
         incidents[min(n - 1, int((first - since) // step))] += 1
     return Activity(
         since=since, step=step, marks=marks,
-        buckets=[Bucket(start=edges[i], records=counts[i], incidents=incidents[i])
+        buckets=[Bucket(start=edges[i], records=records[i], incidents=incidents[i])
                  for i in range(n)],
     )
 

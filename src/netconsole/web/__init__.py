@@ -21,11 +21,14 @@ from netconsole.web._server import (
 from netconsole.web.app import (
     CSP,
     TOKEN_ENV,
+    ClickHouseSource,
     Source,
     SQLiteSource,
     WebConfig,
     WebReader,
+    clickhouse_source,
     create_app,
+    source_for,
     sqlite_source,
 )
 
@@ -33,14 +36,17 @@ __all__ = [
     "CSP",
     "DEFAULT_PORT",
     "TOKEN_ENV",
+    "ClickHouseSource",
     "SQLiteSource",
     "Source",
     "WebConfig",
     "WebReader",
     "WebServer",
+    "clickhouse_source",
     "create_app",
     "exposure_warnings",
     "is_loopback",
+    "source_for",
     "sqlite_source",
     "web_for_listen",
 ]

@@ -78,11 +78,15 @@ def timeline_rows(page: TimelinePage) -> list[Row]:
     number changes, each event before the first record that came after it, and each
     incident before its first record."""
     events = sorted(page.events, key=lambda e: (e.at, e.id))
-    incidents = sorted(page.incidents, key=lambda i: (i.first_record_id or 0, i.id))
+    # By the page's order, not by id: ClickHouse's record ids are hashes.
+    place = {stored.id: n for n, stored in enumerate(page.records)}
+    after_all = len(place)
+    incidents = sorted(page.incidents,
+                       key=lambda i: (place.get(i.first_record_id or 0, after_all), i.id))
     boots: dict[Any, int] = {}
     out: list[Row] = []
     e = k = 0
-    for stored in page.records:
+    for n, stored in enumerate(page.records):
         while e < len(events) and events[e].at <= stored.record.received:
             out.append(event_row(events[e]))
             e += 1
@@ -90,7 +94,8 @@ def timeline_rows(page: TimelinePage) -> list[Row]:
         if sender in boots and boots[sender] != stored.boot:
             out.append(Row(kind="boot", boot=stored.boot, record=stored))
         boots[sender] = stored.boot
-        while k < len(incidents) and (incidents[k].first_record_id or 0) <= stored.id:
+        while k < len(incidents) and place.get(incidents[k].first_record_id or 0,
+                                                after_all) <= n:
             out.append(Row(kind="incident", incident=incidents[k]))
             k += 1
         out.append(Row(kind="record", record=stored))

@@ -25,7 +25,7 @@ from netconsole.web.app import (
     Source,
     WebConfig,
     create_app,
-    sqlite_source,
+    source_for,
 )
 
 DEFAULT_PORT = 6681
@@ -107,10 +107,11 @@ class WebServer:
 
 def web_for_listen(host: str, port: int, db: str | Path | None, silent_after: float,
                    announce: Callable[[str], None]) -> WebServer:
-    """The server `listen --web ADDR:PORT` runs: the token from $NETCONSOLE_WEB_TOKEN,
-    warnings announced. Raises OSError when it cannot bind."""
+    """The server `listen --web ADDR:PORT` runs on listen's store `db` (a SQLite
+    file, None for the default one, or a `clickhouse://` URL): the token from
+    $NETCONSOLE_WEB_TOKEN, warnings announced. Raises OSError when it cannot bind."""
     token = os.environ.get(TOKEN_ENV) or None
     for warning in exposure_warnings(host, port, token):
         announce(f"warning: {warning}")
-    return WebServer(host, port, sqlite_source(db, silent_after=silent_after), token=token,
+    return WebServer(host, port, source_for(db, silent_after=silent_after), token=token,
                      silent_after=silent_after)

@@ -16,9 +16,11 @@ Pages (all GET; server-rendered HTML, a little JavaScript of ours in static/):
   timeline.
 
 The app reads through a `Source`: a reader (the `RecordQueries` the CLI uses,
-plus the incident queries) and the `ViewQueries` of store/_views.py. SQLite
-gives both today (`sqlite_source`); another backend (ClickHouse) plugs in by
-giving the same two objects, the pages unchanged.
+plus the incident queries) and the `ViewQueries` of store/_views.py. Both
+stores give them: `source_for(db)` opens SQLite (`SQLiteSource`) or, for a
+`clickhouse://` URL, ClickHouse (`ClickHouseSource`), the pages unchanged.
+Record ids are SQLite's counts or ClickHouse's 63-bit hashes: parameters and
+`Last-Event-ID` take any id below 2^63.
 
 Hostile text is data: every template autoescapes (web/_render.py); every
 response carries a strict Content-Security-Policy (scripts, styles, images and
@@ -76,6 +78,13 @@ from netconsole.store import (
     parse_since,
 )
 from netconsole.store._views import FLEET_SORTS, SQLiteViews, ViewQueries
+from netconsole.store.clickhouse import (
+    ClickHouseReader,
+    ClickHouseViews,
+    is_clickhouse_url,
+    open_clickhouse_reader,
+    parse_url,
+)
 from netconsole.web import _svg
 from netconsole.web._render import (
     ago,
@@ -178,6 +187,47 @@ def sqlite_source(db: Path | str | None, *, silent_after: float = DEFAULT_SILENT
     return lambda: SQLiteSource(open_reader(path, silent_after=silent_after))
 
 
+@dataclass(slots=True)
+class ClickHouseSource:
+    clickhouse: ClickHouseReader
+
+    @property
+    def reader(self) -> WebReader:
+        return self.clickhouse
+
+    @property
+    def views(self) -> ViewQueries:
+        return ClickHouseViews(self.clickhouse)
+
+    def close(self) -> None:
+        self.clickhouse.close()
+
+
+def clickhouse_source(url: str, *, silent_after: float = DEFAULT_SILENT_AFTER
+                      ) -> Callable[[], Source]:
+    """Opens a reader on the ClickHouse store at `url` per call (each with its own
+    keep-alive connections; the schema checked as it opens).
+
+    Raises:
+        StoreError: a URL that does not parse.
+    """
+    parsed = parse_url(url)
+    return lambda: ClickHouseSource(open_clickhouse_reader(parsed, silent_after=silent_after))
+
+
+def source_for(db: Path | str | None, *, silent_after: float = DEFAULT_SILENT_AFTER
+               ) -> Callable[[], Source]:
+    """The store `--db` names: a `clickhouse://` URL, else a SQLite file (default
+    path when None).
+
+    Raises:
+        StoreError: a ClickHouse URL that does not parse.
+    """
+    if isinstance(db, str) and is_clickhouse_url(db):
+        return clickhouse_source(db, silent_after=silent_after)
+    return sqlite_source(db, silent_after=silent_after)
+
+
 class Pool:
     """Sources kept open between requests, one per request at a time (an SQLite
     connection keeps its page cache; one shared by threads would interleave)."""
@@ -265,14 +315,26 @@ def _page(handler: Callable[[Pages, Request], Response]) -> Callable[[Pages, Req
     return wrapped
 
 
+ID_LIMIT = 2**63 - 1
+"""The largest record id: SQLite's are counts, ClickHouse's hashes of 63 bits."""
+
+
+def _whole(value: str) -> int | None:
+    """A decimal id or count (at most ID_LIMIT); None when it is not one."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > ID_LIMIT:
+        return None
+    return int(value)
+
+
 def _int(params: QueryParams, name: str, low: int = 0) -> int | None:
     value = params.get(name)
     if value in (None, ""):
         return None
     assert value is not None
-    if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) < low:
+    number = _whole(value)
+    if number is None or number < low:
         raise BadRequest(f"{name} must be a whole number of at least {low}")
-    return int(value)
+    return number
 
 
 def _choice(params: QueryParams, name: str, options: Sequence[str], default: str) -> str:
@@ -482,9 +544,7 @@ class Pages:
         except BadRequest as exc:
             return PlainTextResponse(str(exc), status_code=400)
         # The browser's EventSource sends the last id it got when it reconnects.
-        resume = request.headers.get("last-event-id", "")
-        after = int(resume) if resume.isascii() and resume.isdigit() and len(resume) < 19 \
-            else None
+        after = _whole(request.headers.get("last-event-id", ""))
         host = p.get("host") or None
         text = (p.get("text") or "").strip()
         grep = "(?i)" + re.escape(text) if text else None
@@ -700,11 +760,14 @@ def create_app(open_source: Callable[[], Source], config: WebConfig | None = Non
 __all__ = [
     "CSP",
     "TOKEN_ENV",
+    "ClickHouseSource",
     "Pool",
     "SQLiteSource",
     "Source",
     "WebConfig",
     "WebReader",
+    "clickhouse_source",
     "create_app",
+    "source_for",
     "sqlite_source",
 ]

@@ -2,7 +2,8 @@
 distributed engine (docs/scale-out.md).
 
 `open_store("clickhouse://HOST:PORT/DATABASE[?cluster=NAME]")` and
-`open_reader(...)` of `netconsole.store` come here for such a URL.
+`open_reader(...)` of `netconsole.store` come here for such a URL;
+`ClickHouseViews` over its reader gives the web view's queries.
 """
 
 from netconsole.store.clickhouse._client import ClickHouseRejected, Client
@@ -16,6 +17,7 @@ from netconsole.store.clickhouse._url import (
     is_clickhouse_url,
     parse_url,
 )
+from netconsole.store.clickhouse._views import ClickHouseViews
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -23,6 +25,7 @@ __all__ = [
     "ClickHouseRejected",
     "ClickHouseStore",
     "ClickHouseURL",
+    "ClickHouseViews",
     "Client",
     "Node",
     "is_clickhouse_url",

@@ -505,28 +505,32 @@ class ClickHouseReader:
                             f" WHERE id = {int(rid)}{where} LIMIT 1")
         return (float(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
 
-    def hosts(self, *, now: float, silent_after: float | None = None) -> list[HostInfo]:
-        """Every sender, by name/address, with its counters and live/silent status.
+    def hosts(self, *, now: float, silent_after: float | None = None,
+              host_ids: Sequence[int] | None = None) -> list[HostInfo]:
+        """Every sender (or those of `host_ids`), by name/address, with its
+        counters and live/silent status.
 
         Counters are counted from the stored rows (each kept once): records,
         gaps, reboots' boot number, and so on, as the SQLite store keeps them
         in its `hosts` table -- over the data retention has kept.
         """
         limit = self.silent_after if silent_after is None else silent_after
-        facts = self._host_rows()
+        only = "" if host_ids is None else f" AND {in_list('host_id', host_ids)}"
+        facts = self._host_rows(f" WHERE 1{only}")
         records = {int(r[0]): r[1:] for r in self._select(
             f"SELECT host_id, uniqExact(id), min(received), max(received),"
             f" uniqExactIf(id, complete = 0 AND isNull(seq)) FROM {self._t('records')}"
-            " GROUP BY host_id", settings=SETTINGS_PER_HOST)}
+            f" WHERE 1{only} GROUP BY host_id", settings=SETTINGS_PER_HOST)}
         events: dict[int, dict[str, list[Any]]] = {}
         for hid, kind, count, first, last in self._select(
                 f"SELECT host_id, kind, uniqExact(id), min(at), max(at) FROM {self._t('events')}"
-                " WHERE kind != 'silence' GROUP BY host_id, kind", settings=SETTINGS_PER_HOST):
+                f" WHERE kind != 'silence'{only} GROUP BY host_id, kind",
+                settings=SETTINGS_PER_HOST):
             events.setdefault(int(hid), {})[kind] = [int(count), first, last]
         sums: dict[int, dict[str, int]] = {}
         for hid, sub, total, approx in self._select(
                 "SELECT host_id, sub, sum(c), sum(toFloat64(c)) FROM (SELECT host_id, sub, id,"
-                f" any(count) AS c FROM {self._t('events')} WHERE kind IN ('gap', 'shed')"
+                f" any(count) AS c FROM {self._t('events')} WHERE kind IN ('gap', 'shed'){only}"
                 " GROUP BY host_id, sub, id) GROUP BY host_id, sub",
                 settings=SETTINGS_PER_HOST):
             # Counters saturate at 2^63 - 1 as SQLite's do (a hostile seq jump).
