@@ -49,7 +49,7 @@ from __future__ import annotations
 import json
 import os
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from netconsole.collector._budget import BEHIND_FILL, HOLD, NOISY_HOLD, Budgets
 from netconsole.incidents import IncidentTable
@@ -70,6 +70,20 @@ if TYPE_CHECKING:
     from netconsole.collector._lane import Lane, Receiver
 
 _FLAGS = {flag.value: flag for flag in Flag}
+
+
+class HandedOut(NamedTuple):
+    """A datagram the C receiver leaves to the Python path (`Receiver.step`)."""
+
+    payload: bytes
+    host: str
+    port: int
+    truncated: bool
+    key: bytes
+    """The sender's raw sockaddr: the key C keeps its lane under."""
+    lane: Lane | None
+    """The sender's lane, made inactive, or None."""
+
 _NO_LIMIT = 2**63 - 1  # a Lane's seq_limit/msgid_limit when no hole is open
 
 
@@ -100,7 +114,8 @@ class Express:
         assert _lane is not None
         lanes = self.lanes.setdefault(local_port, {})
         receiver: Receiver = _lane.Receiver(fd, lanes, TRIGGER_BYTES.search, TRIGGER_LITERALS,
-                                            row_type=PrebuiltRow, gap_type=ExpressGap)
+                                            row_type=PrebuiltRow, gap_type=ExpressGap,
+                                            handed_type=HandedOut)
         receiver.ts_back = TS_BACK_TOLERANCE_USEC  # the stream's rules, not copies in C
         receiver.window = WINDOW
         self._receivers.append(receiver)

@@ -371,7 +371,8 @@ typedef struct {
     PyObject *batched; /* list: lanes whose `batch` went from 0 to 1 */
     PyObject *shedding; /* list: lanes whose `shed` went from 0 to 1 */
     PyTypeObject *row_type; /* store._codec.PrebuiltRow: a tuple subclass, the rows' class */
-    PyObject *gap_type; /* stream.LaneGap, called for a forward gap; NULL: none taken */
+    PyObject *gap_type; /* stream.ExpressGap, called for a forward gap; NULL: none taken */
+    PyTypeObject *handed_type; /* collector._express.HandedOut: a tuple subclass, or NULL */
     long long ts_back; /* SenderStream's TS_BACK_TOLERANCE_USEC, set by collector/_express.py */
     long long window;  /* SeqTracker's WINDOW: the longest forward gap to take (0: none) */
     double rate, burst; /* per-sender budget, records/s and most saved up; rate 0: none */
@@ -401,18 +402,27 @@ static void Receiver_dealloc(Receiver *self) {
     Py_XDECREF(self->shedding);
     Py_XDECREF(self->row_type);
     Py_XDECREF(self->gap_type);
+    Py_XDECREF(self->handed_type);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int Receiver_init(Receiver *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"fd", "lanes", "trigger", "literals", "row_type", "gap_type", NULL};
+    static char *kwlist[] = {"fd", "lanes", "trigger", "literals", "row_type", "gap_type",
+                             "handed_type", NULL};
     int fd;
     PyObject *lanes, *trigger, *literals = NULL, *gap_type = NULL;
-    PyTypeObject *row_type = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO!O|O!$O!O", kwlist, &fd, &PyDict_Type, &lanes,
-                                     &trigger, &PyTuple_Type, &literals, &PyType_Type,
-                                     &row_type, &gap_type))
+    PyTypeObject *row_type = NULL, *handed_type = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO!O|O!$O!OO!", kwlist, &fd, &PyDict_Type,
+                                     &lanes, &trigger, &PyTuple_Type, &literals, &PyType_Type,
+                                     &row_type, &gap_type, &PyType_Type, &handed_type))
         return -1;
+    /* `step` fills a handed-out datagram in as a tuple: the class must be one. */
+    if (handed_type != NULL && !PyType_IsSubtype(handed_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "handed_type must be a tuple subclass");
+        return -1;
+    }
+    Py_XINCREF(handed_type);
+    Py_XSETREF(self->handed_type, handed_type);
     if (gap_type == Py_None) gap_type = NULL;
     Py_XINCREF(gap_type);
     Py_XSETREF(self->gap_type, gap_type);
@@ -715,7 +725,7 @@ PyDoc_STRVAR(step_doc,
 "step(now, more) -> list | tuple | None\n\n"
 "The next thing received, in arrival order: a list of rows (`row_type`) the express\n"
 "lanes took (a run of them; empty when all it read was shed), or one datagram for\n"
-"the Python path as\n"
+"the Python path as `handed_type` (a tuple without one)\n"
 "(payload, host, port, truncated, key, lane) -- `lane` is the sender's Lane,\n"
 "made inactive, or None. None: nothing buffered and, with `more` false or the\n"
 "socket empty, nothing received.");
@@ -790,11 +800,18 @@ static PyObject *Receiver_step(Receiver *self, PyObject *args) {
         PyObject *payload = PyBytes_FromStringAndSize(data, len);
         if (payload == NULL) { Py_DECREF(hp); Py_DECREF(key); goto error; }
         if (lane != NULL) lane->active = 0;
-        PyObject *out = Py_BuildValue("(NOOONO)", payload, PyTuple_GET_ITEM(hp, 0),
-                                      PyTuple_GET_ITEM(hp, 1), truncated ? Py_True : Py_False,
-                                      key, lane != NULL ? (PyObject *)lane : Py_None);
+        PyObject *out = self->handed_type != NULL
+                            ? self->handed_type->tp_alloc(self->handed_type, 6)
+                            : PyTuple_New(6);
+        if (out == NULL) { Py_DECREF(payload); Py_DECREF(hp); Py_DECREF(key); return NULL; }
+        PyObject *items[6] = {payload, PyTuple_GET_ITEM(hp, 0), PyTuple_GET_ITEM(hp, 1),
+                              truncated ? Py_True : Py_False, key,
+                              lane != NULL ? (PyObject *)lane : Py_None};
+        for (int i = 0; i < 6; i++) {
+            if (i != 0 && i != 4) Py_INCREF(items[i]); /* payload and key: references given */
+            PyTuple_SET_ITEM(out, i, items[i]);
+        }
         Py_DECREF(hp);
-        if (out == NULL) return NULL;
         self->datagrams++;
         self->bytes += len;
         self->next++;
@@ -871,9 +888,10 @@ static PyTypeObject ReceiverType = {
     .tp_basicsize = sizeof(Receiver),
     .tp_dealloc = (destructor)Receiver_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Receiver(fd, lanes, trigger, literals=(), *, row_type): recvmmsg on a non-blocking "
-              "UDP socket, with the express lanes in `lanes` taking what they can, as `row_type` "
-              "rows.",
+    .tp_doc = "Receiver(fd, lanes, trigger, literals=(), *, row_type, gap_type=None, "
+              "handed_type=None): recvmmsg on a non-blocking UDP socket, with the express "
+              "lanes in `lanes` taking what they can, as `row_type` rows (forward gaps kept "
+              "as `gap_type`), and handing the rest out as `handed_type`.",
     .tp_methods = Receiver_methods,
     .tp_members = Receiver_members,
     .tp_init = (initproc)Receiver_init,

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from netconsole.collector._express import HandedOut
 from netconsole.store import PrebuiltRow
 from netconsole.stream import Sender
 from netconsole.stream._sender import ExpressGap
@@ -34,7 +35,6 @@ class Lane:
     noisy_until: float
     shed: int
 
-Datagram = tuple[bytes, str, int, bool, bytes, Lane | None]
 
 class Receiver:
     ts_back: int
@@ -47,8 +47,9 @@ class Receiver:
     behind_until: float
     def __init__(self, fd: int, lanes: dict[bytes, Lane], trigger: Callable[[bytes], Any],
                  literals: tuple[bytes, ...] = (), *, row_type: type[PrebuiltRow],
-                 gap_type: type[ExpressGap] | None = None) -> None: ...
-    def step(self, now: float, more: bool) -> list[PrebuiltRow] | Datagram | None: ...
+                 gap_type: type[ExpressGap] | None = None,
+                 handed_type: type[HandedOut] | None = None) -> None: ...
+    def step(self, now: float, more: bool) -> list[PrebuiltRow] | HandedOut | None: ...
     def counts(self) -> tuple[int, int]: ...
     def touched(self) -> list[Lane]: ...
     def batched(self) -> list[Lane]: ...

@@ -327,9 +327,9 @@ class Worker:
                 pipeline.feed_rows(item)
                 continue
             taken += 1
-            payload, host, port, truncated, key, lane = item
-            pipeline.feed_handed_out(payload, host, port, truncated, local_port, now,
-                                     now < rx.behind_until, key=key, lane=lane)
+            pipeline.feed_handed_out(item.payload, item.host, item.port, item.truncated,
+                                     local_port, now, now < rx.behind_until, key=item.key,
+                                     lane=item.lane)
         datagrams, size = rx.counts()
         self.counters.datagrams += datagrams
         self.counters.bytes += size

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netconsole.collector._express import _lane
+from netconsole.collector._express import HandedOut, _lane
 from netconsole.incidents._patterns import TRIGGER_BYTES, TRIGGER_LITERALS
 from netconsole.store._codec import PrebuiltRow, prebuilt_row
 from netconsole.stream import Record, Sender, SenderStream
@@ -191,7 +191,7 @@ def test_lane_hands_over_in_arrival_order(pair: tuple[socket.socket, socket.sock
         stream.feed(d, 1.0)
     lane = _lane_for(stream, key)
     receiver = _lane.Receiver(rx.fileno(), {key: lane}, TRIGGER_BYTES.search,
-                              row_type=PrebuiltRow)
+                              row_type=PrebuiltRow, handed_type=HandedOut)
     seqs = [2, 3, 4, 6, 7]  # 5 is missing
     for s in seqs:
         for d in encode_extended(OutgoingRecord(facility=0, level=6, seq=s, ts_usec=s, text=b"x")):
@@ -200,7 +200,10 @@ def test_lane_hands_over_in_arrival_order(pair: tuple[socket.socket, socket.sock
     assert isinstance(run, list) and [row.seq for row in run] == [2, 3, 4]
     for s in (6, 7):
         item = _step(receiver, 2.0)
-        assert isinstance(item, tuple) and item[0].startswith(b"6,%d," % s)
+        assert isinstance(item, HandedOut) and item.payload.startswith(b"6,%d," % s)
+        assert (item.host, item.port, item.truncated, item.key) == (
+            "127.0.0.1", tx.getsockname()[1], False, key)
+        assert item.lane is (lane if s == 6 else None)  # C made it inactive at 6
     assert receiver.step(2.0, True) is None
     assert receiver.counts() == (5, sum(len(d) for s in seqs for d in encode_extended(
         OutgoingRecord(facility=0, level=6, seq=s, ts_usec=s, text=b"x"))))
