@@ -144,6 +144,18 @@ def test_doctor_target_option(tmp_path: Path) -> None:
     assert codes["iface-missing"] == "argument0"
 
 
+def test_doctor_json_is_terminal_safe_and_exact() -> None:
+    """A target (or dmesg text, an interface name) may carry a bidi override or a
+    C1 control: `--json` escapes them, and parses back to the same text."""
+    target = "@/ens9\u202e\x9b31m,6666@172.31.20.15/"
+    exit_code, output = invoke("--root", str(SNAPSHOTS / "aws-ena-after-upgrade"), "--json",
+                               "--target", target)
+    assert exit_code == 1
+    assert "\u202e" not in output and "\x9b" not in output
+    assert "\\u202e" in output  # it was there, escaped
+    assert target in json.dumps(json.loads(output), ensure_ascii=False)
+
+
 def test_doctor_target_that_does_not_parse_is_reported() -> None:
     exit_code, output = invoke("--root", str(SNAPSHOTS / "healthy-6x-configfs"), "--json",
                                "--target", "@/enp1s0,6666@10.10.0.5")

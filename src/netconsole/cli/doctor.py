@@ -7,6 +7,8 @@ import sys
 import click
 from rich.console import Console
 
+from netconsole.cli._json import emit_json
+
 EXIT_WORKS, EXIT_BROKEN, EXIT_DOCTOR_FAILED = 0, 1, 2
 
 
@@ -39,7 +41,7 @@ def doctor(root: str | None, collect_to: str | None, targets: tuple[str, ...], a
         netconsole doctor --root tests/data/snapshots/aws-4.4-ena-2.0.1K
     """
     from netconsole.doctor import diagnose
-    from netconsole.doctor.render import render_text, to_json
+    from netconsole.doctor.render import render_text, to_dict
     from netconsole.host.collect import collect
     from netconsole.host.view import SnapshotError, open_root
 
@@ -56,7 +58,7 @@ def doctor(root: str | None, collect_to: str | None, targets: tuple[str, ...], a
         click.secho(f"doctor: {' '.join(str(exc).split())}", err=True, fg="red")
         sys.exit(EXIT_DOCTOR_FAILED)
     if as_json:
-        click.echo(to_json(report))
+        emit_json(to_dict(report))  # escaped: dmesg text and names reach the terminal
     else:
         render_text(report, Console(), verbose=verbose)
     sys.exit(report.exit_code)

@@ -155,7 +155,11 @@ class Pipeline:
         self._allowed = {}
 
     def set_budget(self, sender_budget: float) -> None:
-        """Budgets start over at `sender_budget` records a second, in C too."""
+        """Budgets start over at `sender_budget` records a second, in C too; the
+        same rate as now (a SIGHUP that changed something else) changes nothing:
+        a noisy sender keeps its empty bucket."""
+        if sender_budget == self.budgets.rate:
+            return
         self.budgets = Budgets(sender_budget, sender_budget * BURST_SECONDS)
         if self.express is not None:
             self.express.budget(self.budgets)
@@ -336,8 +340,8 @@ class Pipeline:
             pending.extend(Shed(sender=s, at=now, count=n) for s, n in self._shed.items())
             self._shed = {}
         self._pending, self._rows = [], 0
-        if not pending and not holding:
-            return None
+        if not pending and not holding and not (final and self._dirty):
+            return None  # (at shutdown every state is due, events or not)
         # While records are held the states wait too: saved ahead of their
         # records, they would hide those from the replay after a restart.
         states = self._due_states(now) if final or not holding else {}

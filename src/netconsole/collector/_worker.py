@@ -291,7 +291,7 @@ class Worker:
         while taken < RECV_BUDGET:
             batch = receiver.receive()
             if not batch:
-                return
+                break  # drained: after_receive still runs
             taken += len(batch)
             c.datagrams += len(batch)
             if len(batch) == receiver.batch and self._in_danger(receiver.sock):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 from typing import Any
 
 from rich.console import Console, Group
@@ -44,10 +43,6 @@ def to_dict(report: Report) -> dict[str, Any]:
     data["works"] = report.works
     data["exit_code"] = report.exit_code
     return data
-
-
-def to_json(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=False)
 
 
 def render_text(report: Report, console: Console, *, verbose: bool = False) -> None:

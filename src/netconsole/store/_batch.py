@@ -6,7 +6,8 @@ host, with no database, so that it runs before the write lock is taken.
 inserts) the hosts' rows, inserts the records in order and indexes them for
 FTS, upserts incidents, adds `events` rows, folds the counters into one
 `UPDATE hosts` per sender and saves the stream states. The ClickHouse sink
-builds its rows with the same `_event_row`, `_incident_params` and `_silence_row`.
+builds its rows with the same `event_row`, `incident_columns` and `silence_row`
+(store/_columns.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from netconsole.incidents import Incident, IncidentEvent, Phase, Silence
+from netconsole.incidents import Incident, IncidentEvent, Silence
 from netconsole.store._codec import INSERT_PREBUILT, INSERT_RECORD, record_to_row
+from netconsole.store._columns import (
+    INT64_MAX,
+    STATE_BOOT,
+    STATE_THROUGH,
+    EventRow,
+    event_row,
+    incident_columns,
+    shed_row,
+    silence_row,
+)
 from netconsole.store._model import PrebuiltRecords, Shed
 from netconsole.stream.events import (
     Duplicate,
@@ -33,17 +44,6 @@ from netconsole.stream.events import (
 )
 
 _HOSTNAME = b"hostname"
-
-_THROUGH, _BOOT = "_through", "_boot"
-"""Marks the writer adds to a saved stream state: the last record id it covers
-(every record stored by then) and the host's boot number then."""
-
-INT64_MAX = (1 << 63) - 1
-"""Loss counts saturate here: SQLite's INTEGER is signed 64-bit, and an
-addition past it turns the column into a REAL. A hostile sender can jump seq
-by 2**63 (`wire` takes numbers up to this); such a jump is counted as the loss
-it claims, so `lost_seq` reads "at least this much", never wraps nor fails."""
-
 
 def _saturating(column: str) -> str:
     # `column + :column` without overflow: both are at most INT64_MAX.
@@ -112,56 +112,6 @@ ON CONFLICT (host_id, key) DO UPDATE SET
 """
 
 
-def _incident_params(incident: Incident) -> dict[str, Any]:
-    """The `incidents` columns of an incident event, without host, boot and record ids."""
-    closed = incident.phase in (Phase.CLOSED, Phase.AMENDED)
-    return {
-        "key": incident.key,
-        "kind": incident.kind.value,
-        "severity": incident.severity.name.lower(),
-        "state": "closed" if closed else "open",
-        "title": incident.title,
-        "fingerprint": incident.fingerprint,
-        "culprit": str(incident.culprit) if incident.culprit is not None else None,
-        "frames": json.dumps([
-            {"function": f.function, "offset": f.offset, "size": f.size, "module": f.module,
-             "reliable": f.reliable, "section": f.section, "rip": f.rip}
-            for f in incident.frames
-        ], separators=(",", ":")),
-        "text": incident.text,
-        "release": incident.release,
-        "first_seq": incident.first_seq,
-        "last_seq": incident.last_seq,
-        "first_received": incident.first_received,
-        "last_received": incident.last_received,
-        "first_ts_usec": incident.first_ts_usec,
-        "last_ts_usec": incident.last_ts_usec,
-        "lines": incident.lines,
-        "dropped_lines": incident.dropped_lines,
-        "count": incident.count,
-        "truncated": int(incident.truncated),
-        "fatal": int(incident.fatal),
-        "lane": incident.lane,
-        "task": incident.task,
-        "previous_boot": int(incident.previous_boot),
-        "updated_at": incident.at,
-        "closed_at": incident.at if closed else None,
-    }
-
-
-def _silence_row(event: Silence) -> tuple[float, str, str]:
-    """The `events` row of a silence (kind `silence`), without its host id."""
-    detail = {
-        "phase": event.phase.value,
-        "reason": event.reason.value,
-        "last_record": event.last_record,
-        "incident": event.incident,
-        "title": event.title,
-        "rebooted": event.rebooted,
-    }
-    return (event.at, "silence", json.dumps(detail))
-
-
 @dataclass(slots=True)
 class _HostDelta:
     """What one batch changes in one `hosts` row.
@@ -223,31 +173,6 @@ class _HostDelta:
         }
 
 
-def _event_row(event: Gap | Reboot | Incomplete) -> tuple[float, str, str]:
-    """The `events` row for an accounting event, without its host id."""
-    detail: dict[str, Any]
-    if isinstance(event, Gap):
-        kind = "gap"
-        detail = {"gap": event.kind.value, "first": event.first, "count": event.count}
-    elif isinstance(event, Reboot):
-        kind = "reboot"
-        detail = {
-            "reason": event.reason.value,
-            "previous_seq": event.previous_seq,
-            "seq": event.seq,
-            "previous_release": event.previous_release,
-            "release": event.release,
-        }
-    else:
-        kind = "incomplete"
-        detail = {
-            "seq": event.seq,
-            "total": event.total,
-            "missing": [list(span) for span in event.missing],
-        }
-    return (event.at, kind, json.dumps(detail))
-
-
 @dataclass(slots=True)
 class Batch:
     """One batch's events, sorted by what they write (`prepare_batch`)."""
@@ -255,11 +180,11 @@ class Batch:
     deltas: dict[Sender, _HostDelta]
     records: list[tuple[_HostDelta | None, int, Any]]
     """(host, reboots before, RecordRow), or (None, 0, [PrebuiltRow]) for PrebuiltRecords."""
-    others: list[tuple[_HostDelta, tuple[float, str, str]]]
+    others: list[tuple[_HostDelta, EventRow]]
     """The `events` rows of gaps, reboots, incompletes and sheds, with their host."""
     incidents: list[tuple[Sender, int, dict[str, Any]]]
     """(sender, reboots before, row)."""
-    silences: list[tuple[Sender, tuple[float, str, str]]]
+    silences: list[tuple[Sender, EventRow]]
     states: dict[Sender, str]
     """Each sender's stream state, as JSON."""
 
@@ -275,9 +200,9 @@ def prepare_batch(
     """
     deltas: dict[Sender, _HostDelta] = {}
     records: list[tuple[_HostDelta | None, int, Any]] = []
-    others: list[tuple[_HostDelta, tuple[float, str, str]]] = []
+    others: list[tuple[_HostDelta, EventRow]] = []
     incidents: list[tuple[Sender, int, dict[str, Any]]] = []
-    silences: list[tuple[Sender, tuple[float, str, str]]] = []
+    silences: list[tuple[Sender, EventRow]] = []
     for event in events:
         if type(event) is PrebuiltRecords:
             if event.rows:
@@ -288,10 +213,10 @@ def prepare_batch(
         sender = event.sender
         if isinstance(event, Incident):
             known = deltas.get(sender)
-            incidents.append((sender, known.reboots if known else 0, _incident_params(event)))
+            incidents.append((sender, known.reboots if known else 0, incident_columns(event)))
             continue
         if isinstance(event, Silence):
-            silences.append((sender, _silence_row(event)))
+            silences.append((sender, silence_row(event)))
             continue
         delta = deltas.get(sender)
         at = event.received if isinstance(event, Record) else event.at
@@ -319,20 +244,20 @@ def prepare_batch(
                 delta.lost_msgid += event.count
             else:
                 delta.dropped += event.count
-            others.append((delta, _event_row(event)))
+            others.append((delta, event_row(event)))
         elif isinstance(event, Reboot):
             delta.reboots += 1
-            others.append((delta, _event_row(event)))
+            others.append((delta, event_row(event)))
         elif isinstance(event, Incomplete):
             delta.incomplete += 1
-            others.append((delta, _event_row(event)))
+            others.append((delta, event_row(event)))
         elif isinstance(event, Duplicate):
             delta.duplicates += 1
         elif isinstance(event, Rejected):
             delta.rejected += 1
         elif isinstance(event, Shed):
             delta.shed += event.count
-            others.append((delta, (event.at, "shed", json.dumps({"count": event.count}))))
+            others.append((delta, shed_row(event)))
         else:  # pragma: no cover - Event is a closed union
             raise TypeError(f"not a stream event: {event!r}")
     state_json = {
@@ -408,7 +333,7 @@ def write_batch(
             in_batch = deltas.get(s)
             if in_batch is not None:
                 boot = in_batch.boot + in_batch.reboots
-            marks = f'"{_THROUGH}":{through},"{_BOOT}":{boot}}}'
+            marks = f'"{STATE_THROUGH}":{through},"{STATE_BOOT}":{boot}}}'
             rows.append((text[:-1] + ("," if text != "{}" else "") + marks, host_id))
         conn.executemany("UPDATE hosts SET stream_state = ? WHERE id = ?", rows)
     return pending

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from netconsole.incidents import IncidentEvent
 from netconsole.store import _retention
-from netconsole.store._batch import _BOOT, _THROUGH, prepare_batch, write_batch
+from netconsole.store._batch import prepare_batch, write_batch
 from netconsole.store._codec import RECORD_COLUMNS, row_to_stored
+from netconsole.store._columns import STATE_BOOT, STATE_THROUGH
 from netconsole.store._errors import StoreError
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
@@ -219,8 +220,8 @@ class SQLiteStore:
             " WHERE stream_state IS NOT NULL"
         ):
             saved = json.loads(state)
-            saved.pop(_THROUGH, None)
-            saved.pop(_BOOT, None)
+            saved.pop(STATE_THROUGH, None)
+            saved.pop(STATE_BOOT, None)
             out[Sender(host=address, port=port, local_port=local_port)] = saved
         return out
 
@@ -248,10 +249,10 @@ class SQLiteStore:
             return {}, []
         host_id, boot, text = row
         state: dict[str, Any] = json.loads(text) if text else {}
-        if state and _THROUGH not in state:
+        if state and STATE_THROUGH not in state:
             return state, []  # saved with every batch by an older netconsole: exact
-        through = int(state.pop(_THROUGH, 0))
-        if state.pop(_BOOT, None) != boot:
+        through = int(state.pop(STATE_THROUGH, 0))
+        if state.pop(STATE_BOOT, None) != boot:
             state, through = {}, 0
         last = self._conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
         if through > last:

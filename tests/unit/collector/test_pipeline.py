@@ -131,6 +131,18 @@ def test_a_batch_is_due_after_the_interval_later_under_load_and_at_once_when_ful
     assert batch is not None and p.pending == 0 and p.flush_at(T0, 0.1) == T0 + 0.1
 
 
+def test_set_budget_starts_over_only_at_another_rate() -> None:
+    p = _pipeline(sender_budget=5.0)
+    budgets = p.budgets
+    for _ in range(20):
+        budgets.admit(SENDER, T0)
+    assert budgets.noisy(SENDER, T0)
+    p.set_budget(5.0)  # a SIGHUP that changed something else, or failed
+    assert p.budgets is budgets and p.budgets.noisy(SENDER, T0)
+    p.set_budget(50.0)
+    assert p.budgets.rate == 50.0 and not p.budgets.noisy(SENDER, T0)
+
+
 def test_expire_gives_the_gap_at_its_deadline_not_before() -> None:
     pipeline = _pipeline()
     last = _crash_after_a_gap(pipeline)
@@ -236,6 +248,17 @@ def test_close_flushes_the_streams_and_makes_every_state_due() -> None:
     assert [(e.kind, e.first, e.count) for e in batch.events if isinstance(e, Gap)] == [
         (GapKind.SEQ, 2, 1)]
     assert list(batch.states) == [SENDER]
+
+
+def test_the_final_batch_saves_every_state_with_no_event_left() -> None:
+    pipeline = _pipeline()
+    _feed(pipeline, 1, b"one", T0)
+    pipeline.expire(T0)
+    _taken(pipeline, T0)
+    pipeline.close(T0 + 0.02)
+    batch = pipeline.take_batch(T0 + 0.02, final=True)
+    assert batch is not None and batch.events == [] and list(batch.states) == [SENDER]
+    assert pipeline.take_batch(T0 + 0.03, final=True) is None  # nothing left to save
 
 
 @pytest.mark.skipif(_lane is None, reason="the C express lane is not built")

@@ -45,8 +45,16 @@ from pathlib import Path
 from typing import Any
 
 from netconsole.incidents import Incident, IncidentEvent, Silence
-from netconsole.store._batch import _event_row, _incident_params, _silence_row
 from netconsole.store._codec import PrebuiltRow
+from netconsole.store._columns import (
+    INT64_MAX,
+    STATE_BOOT,
+    STATE_THROUGH,
+    event_row,
+    incident_columns,
+    shed_row,
+    silence_row,
+)
 from netconsole.store._errors import StoreError
 from netconsole.store._model import (
     DEFAULT_SILENT_AFTER,
@@ -87,17 +95,12 @@ from netconsole.stream.events import (
 )
 
 _HOSTNAME = b"hostname"
-_THROUGH, _BOOT = "_through", "_boot"
-"""Marks the SQLite store adds inside a saved state; here they are columns, and
-a state handed in with them (restored from SQLite) has them dropped."""
 
 REFRESH_KNOWN = 2.0
 """Seconds between two reloads of the hosts the store knows, at most: a sender
 new to this receiver may be one another receiver had (it moved here)."""
 
 INCIDENT_CACHE = 10_000
-
-INT64_MAX = (1 << 63) - 1
 
 
 def _s(value: bytes) -> str:
@@ -402,10 +405,10 @@ class ClickHouseStore:
             elif isinstance(event, Incident):
                 self._incident(event, p, take(event.at), ids, rows)
             elif isinstance(event, Silence):
-                at, kind, detail = _silence_row(event)
+                at, kind, detail = silence_row(event)
                 rows.events.append(self._event(p, at, take(at), kind, "", 0, detail))
             elif isinstance(event, Gap | Reboot | Incomplete):
-                at, kind, detail = _event_row(event)
+                at, kind, detail = event_row(event)
                 n = take(at)
                 sub, count = "", 0
                 if isinstance(event, Gap):
@@ -415,9 +418,8 @@ class ClickHouseStore:
                     rows.hosts.append(self._fact(p.host, "boot", str(p.boot), at, n))
                 rows.events.append(self._event(p, at, n, kind, sub, count, detail))
             elif isinstance(event, Shed):
-                detail = json.dumps({"count": event.count})
-                rows.events.append(self._event(p, event.at, take(event.at), "shed", "",
-                                               event.count, detail))
+                at, kind, detail = shed_row(event)
+                rows.events.append(self._event(p, at, take(at), kind, "", event.count, detail))
             elif isinstance(event, Duplicate):
                 rows.events.append(self._event(p, event.at, take(event.at), "duplicate", "",
                                                1, str(event.seq)))
@@ -493,7 +495,7 @@ class ClickHouseStore:
         what the first version set stays, some values are kept when the new ones
         are unknown."""
         hid = p.host.id
-        params = _incident_params(event)
+        params = incident_columns(event)
         row = {k: v for k, v in params.items() if k != "updated_at"}
         row.update({
             "host_id": hid, "id": incident_id(hid, event.key), "at": params["updated_at"],
@@ -524,7 +526,7 @@ class ClickHouseStore:
             p = self._pending(sender, pending, rows)
             if p.last is None:
                 p.last = self._newest(p.host.id, p.boot)
-            clean = {k: v for k, v in state.items() if k not in (_THROUGH, _BOOT)}
+            clean = {k: v for k, v in state.items() if k not in (STATE_THROUGH, STATE_BOOT)}
             through = p.last or (0.0, 0)
             rows.states.append(_dumps({
                 "host_id": p.host.id, "saved": saved, "version": int(saved * 1e6),
