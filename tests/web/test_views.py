@@ -161,13 +161,3 @@ def test_activity_counts_what_is_stored(db: Path) -> None:
     host = views.activity(since=T0, until=T0 + 600, step=60, host_ids=ids)
     assert [b.records for b in host.buckets] == [110, 60, 60, 60, 60, 60, 60, 60, 20, 0]
     assert sorted(m.kind for m in host.marks) == ["gap", "reboot"]
-
-
-def test_search_is_the_readers_newest_first(db: Path) -> None:
-    views = _views(db)
-    reader = open_reader(db)
-    for query, host in (("web message", None), ("copy", "web-1"), ("message 4*", None)):
-        fts = query.endswith("*")
-        assert [s.id for s in views.search(query, host=host, limit=30, fts_syntax=fts)] == [
-            s.id for s in reader.search(query, host=host, limit=30, fts_syntax=fts)]
-    assert views.search("web", host="nobody") == []

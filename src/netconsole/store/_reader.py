@@ -294,7 +294,10 @@ class SQLiteReader:
             " JOIN records r ON r.id = f.rowid JOIN hosts h ON h.id = r.host_id"
             " WHERE records_fts MATCH ?"
             + "".join(" AND " + clause for clause in where)
-            + " ORDER BY r.id DESC LIMIT ?"
+            # By the FTS rowid (the same number as records.id), which FTS5 reads
+            # backwards and stops after `limit`; by `r.id`, SQLite first collects
+            # and sorts every match (350 ms for a word in a third of 10^6 records).
+            + " ORDER BY f.rowid DESC LIMIT ?"
         )
         return self._records(sql, [fts, *params, limit])[::-1]
 

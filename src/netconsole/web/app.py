@@ -69,6 +69,7 @@ from netconsole.store import (
     DEFAULT_SILENT_AFTER,
     IncidentGroup,
     RecordFilter,
+    RecordQueries,
     SQLiteReader,
     StoredIncident,
     StoredRecord,
@@ -119,21 +120,9 @@ FLEET_PAGE = 200
 SEARCH_LIMITS = (100, 500, 1000)
 
 
-class WebReader(Protocol):
-    """The reader queries the pages make (what `SQLiteReader` offers)."""
-
-    def last_id(self) -> int: ...
-
-    def tail(
-        self,
-        *,
-        host: str | None = None,
-        level: int | None = None,
-        since: float | None = None,
-        grep: str | None = None,
-        limit: int = 100,
-        after_id: int | None = None,
-    ) -> list[StoredRecord]: ...
+class WebReader(RecordQueries, Protocol):
+    """The reader queries the pages make: the CLI's `RecordQueries` and the
+    incident queries (what `SQLiteReader` and `ClickHouseReader` offer)."""
 
     def incidents(
         self,
@@ -597,8 +586,8 @@ class Pages:
         if q:
             try:
                 with self.pool.get() as src:
-                    hits = src.views.search(q, host=host, since=since, limit=limit,
-                                            fts_syntax=fts, match=match)
+                    hits = src.reader.search(q, host=host, since=since, limit=limit,
+                                             fts_syntax=fts, match=match)
             except StoreError as exc:
                 problem = f"cannot search for that: {exc}"  # FTS syntax, or no words
         return _html(render("search.html", **self.common(

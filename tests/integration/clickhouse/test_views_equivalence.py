@@ -278,14 +278,14 @@ def test_incident_context(both: Both) -> None:
     {"query": "netconsole", "host": "nobody"},
 ], ids=lambda q: ",".join(f"{k}={v}" for k, v in q.items()))
 def test_search(both: Both, query: dict[str, Any]) -> None:
-    a, b = both.sq.search(**query), both.ch.search(**query)
+    a, b = both.sq.reader.search(**query), both.ch.reader.search(**query)
     assert b or query.get("host") == "nobody"
     both.same_records(a, b)
 
 
 def test_search_refuses_fts_syntax(both: Both) -> None:
-    assert both.sq.search("netcon*", fts_syntax=True, limit=3)
+    assert both.sq.reader.search("netcon*", fts_syntax=True, limit=3)
     with pytest.raises(StoreError, match="FTS5"):
-        both.ch.search("netcon*", fts_syntax=True)
+        both.ch.reader.search("netcon*", fts_syntax=True)
     with pytest.raises(StoreError):
-        both.ch.search("  !!  ")
+        both.ch.reader.search("  !!  ")

@@ -27,7 +27,6 @@ from typing import Any
 from netconsole.incidents import CRASH_KINDS
 from netconsole.store._model import (
     HostInfo,
-    RecordFilter,
     StoredEvent,
     StoredIncident,
     StoredRecord,
@@ -364,22 +363,3 @@ class ClickHouseViews:
             after=self._newer(host, last, around) if last is not None else [],
         )
 
-    # -- search -------------------------------------------------------------------------
-
-    def search(
-        self,
-        query: str,
-        *,
-        host: str | None = None,
-        since: float | None = None,
-        limit: int = 100,
-        fts_syntax: bool = False,
-        match: RecordFilter | None = None,
-    ) -> list[StoredRecord]:
-        """`ClickHouseReader.search`: the newest matches, oldest first.
-
-        Raises:
-            StoreError: an empty query, or `fts_syntax` (SQLite FTS5 only).
-        """
-        return self.reader.search(query, host=host, since=since, limit=limit,
-                                  fts_syntax=fts_syntax, match=match)
