@@ -2,8 +2,8 @@
 incident status, a host's timeline a page at a time, counts over time, and the
 records around an incident.
 
-They are functions over a `SQLiteReader`'s connection (read-only, like every
-reader query), gathered by `SQLiteViews`, which satisfies `ViewQueries`. The web
+`SQLiteViews` answers them over a `SQLiteReader`'s connection (read-only, like
+every reader query), with the helpers below it. The web
 view reads only through `ViewQueries` and the reader's own methods, so another
 backend gives it the same pages by implementing this protocol with its own SQL
 (`ClickHouseViews`, store/clickhouse/_views.py). What is plain Python -- folding
@@ -193,7 +193,6 @@ class ViewQueries(Protocol):
         ...
 
 
-
 # -- machines -------------------------------------------------------------------
 
 _LABEL = "coalesce(h.name, h.address)"
@@ -331,25 +330,6 @@ _SORT_KEYS: dict[str, Any] = {
 }
 
 
-def fleet(
-    reader: SQLiteReader,
-    *,
-    now: float,
-    silent_after: float | None = None,
-    status: str | None = None,
-    needle: str | None = None,
-    sort: str = "status",
-    descending: bool = False,
-    offset: int = 0,
-    limit: int | None = None,
-) -> FleetPage:
-    """The machines with `status` whose name, address or release contains `needle`
-    (ignoring case), sorted by one of `FLEET_SORTS`, `limit` of them from `offset`;
-    and the counts of the whole fleet by status."""
-    return fleet_page(_rows(reader, now, silent_after, None), status=status, needle=needle,
-                      sort=sort, descending=descending, offset=offset, limit=limit)
-
-
 def fleet_page(
     rows: list[MachineTally],
     *,
@@ -378,28 +358,6 @@ def fleet_page(
                      total=len(rows), counts=counts,
                      open_incidents=sum(m.current for m in rows),
                      records=sum(m.records for m in rows))
-
-
-def machines(
-    reader: SQLiteReader, *, now: float, silent_after: float | None = None,
-    label: str | None = None,
-) -> list[Machine]:
-    """Every machine (in no particular order), or only the one called `label`."""
-    return [m.machine() for m in _rows(reader, now, silent_after, label)]
-
-
-def host_streams(
-    reader: SQLiteReader, label: str, *, now: float, silent_after: float | None = None
-) -> list[HostInfo]:
-    """The streams of the machine called `label` (its name, else its address)."""
-    limit = reader.silent_after if silent_after is None else silent_after
-    rows = reader.conn.execute(
-        f"SELECT {_HOST_COLUMNS}, CASE WHEN last_record IS NOT NULL AND ?1 - last_record <= ?2"
-        " THEN 'live' ELSE 'silent' END FROM hosts WHERE coalesce(name, address) = ?3"
-        " ORDER BY port, local_port, id",
-        (now, limit, label),
-    ).fetchall()
-    return [HostInfo(**dict(zip(_HOST_FIELDS, row, strict=True))) for row in rows]
 
 
 # -- a host's timeline ----------------------------------------------------------
@@ -462,66 +420,6 @@ def _events(reader: SQLiteReader, host_ids: Sequence[int], since: float, until: 
     ]
 
 
-def timeline(
-    reader: SQLiteReader,
-    host_ids: Sequence[int],
-    *,
-    before: int | None = None,
-    after: int | None = None,
-    around: int | None = None,
-    limit: int = 200,
-) -> TimelinePage:
-    """A page of the streams' records: the newest (no bound), those before id
-    `before` (scrolling back), after id `after`, or half before and half from id
-    `around` (a search hit, a jump to a time). Events are those between the
-    page's first and last record (to the end of time on the newest page, so a
-    reboot or silence after the last record shows); incidents those whose first
-    record is on the page."""
-    if not host_ids:
-        return TimelinePage(records=[], events=[], incidents=[], older=False, newer=False)
-    if around is not None:
-        older = _older(reader, host_ids, around, limit // 2)
-        records = older + _newer(reader, host_ids, around - 1, limit - len(older))
-    elif after is not None:
-        records = _newer(reader, host_ids, after, limit)
-    else:
-        records = _older(reader, host_ids, before, limit)
-    if not records:
-        return TimelinePage(records=[], events=[], incidents=[], older=False,
-                            newer=before is not None)
-    first, last = records[0], records[-1]
-    has_older = bool(_older(reader, host_ids, first.id, 1))
-    following = _newer(reader, host_ids, last.id, 1)
-    # Events are timed by arrival. Each falls on exactly one page: from this
-    # page's first record up to the next page's first (or the ends of time),
-    # so a gap or reboot between two pages, or after the newest record, shows.
-    since = first.record.received if has_older else float("-inf")
-    until = following[0].record.received if following else float("inf")
-    events = _events(reader, host_ids, since, until)
-    marks = ", ".join("?" * len(host_ids))
-    rows = reader.conn.execute(
-        _FROM_INCIDENTS + f" WHERE i.host_id IN ({marks}) AND i.first_record_id BETWEEN ? AND ?"
-        " ORDER BY i.first_record_id, i.id",
-        (*host_ids, first.id, last.id),
-    ).fetchall()
-    return TimelinePage(records=records, events=events,
-                        incidents=[_row_to_incident(r) for r in rows],
-                        older=has_older, newer=bool(following))
-
-
-def record_at(reader: SQLiteReader, host_ids: Sequence[int], when: float) -> int | None:
-    """The id of the streams' first record received at or after `when`; None when
-    they have none since."""
-    start = _first_id_at(reader, when - ID_SLACK)
-    found = [
-        r[0] for host in host_ids
-        if (r := reader.conn.execute(
-            "SELECT id FROM records WHERE host_id = ? AND id >= ? AND received >= ?"
-            " ORDER BY id LIMIT 1", (host, start, when)).fetchone()) is not None
-    ]
-    return min(found, default=None)
-
-
 # -- counts over time -----------------------------------------------------------
 
 
@@ -533,50 +431,6 @@ def _first_id_at(reader: SQLiteReader, when: float) -> int:
     if row is not None:
         return int(row[0])
     return int(reader.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM records").fetchone()[0])
-
-
-def activity(
-    reader: SQLiteReader,
-    *,
-    since: float,
-    until: float,
-    step: float,
-    host_ids: Sequence[int] | None = None,
-) -> Activity:
-    """Records and incidents per `step` seconds in `[since, until)`: of the whole
-    fleet, or of `host_ids` with their reboots and gaps as `marks`.
-
-    The fleet's: one count per bucket over a range of the `received` index (no
-    table row is read; a GROUP BY over computed buckets would read the same
-    entries and then sort them, ten times slower over 24 h of 10^6 records). A
-    host's: its rows from the first id of the span on, by the `(host_id, id)`
-    index.
-    """
-    edges = bucket_edges(since, until, step)
-    n = len(edges) - 1
-    conn = reader.conn
-    counts = [0] * n
-    if host_ids is None:
-        for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-            counts[i] = conn.execute(
-                "SELECT count(*) FROM records WHERE received >= ? AND received < ?", (lo, hi)
-            ).fetchone()[0]
-        incident_filter, params = "", []
-        marks: list[StoredEvent] = []
-    else:
-        start = _first_id_at(reader, since - ID_SLACK)
-        for host in host_ids:
-            for index, count in conn.execute(
-                    "SELECT CAST((received - ?1) / ?2 AS INTEGER), count(*) FROM records"
-                    " WHERE host_id = ?3 AND id >= ?4 AND received >= ?1 AND received < ?5"
-                    " GROUP BY 1", (since, step, host, start, until)):
-                counts[min(n - 1, index)] += count
-        incident_filter = f" AND host_id IN ({', '.join('?' * len(host_ids))})"
-        params = list(host_ids)
-        marks = _events(reader, host_ids, since, until, ("reboot", "gap")) if host_ids else []
-    firsts = conn.execute("SELECT first_received FROM incidents WHERE first_received >= ? AND"
-                          f" first_received < ?{incident_filter}", (since, until, *params))
-    return activity_from(edges, step, counts, (first for (first,) in firsts), marks)
 
 
 def bucket_edges(since: float, until: float, step: float) -> list[float]:
@@ -601,42 +455,18 @@ def activity_from(edges: list[float], step: float, records: list[int],
     )
 
 
-# -- search -------------------------------------------------------------------
-
-
-# -- an incident's surroundings -------------------------------------------------
-
-
-def incident_context(
-    reader: SQLiteReader, incident: StoredIncident, *, around: int = 15
-) -> IncidentContext:
-    """`around` records of the host before the incident's first and after its last
-    record, and its own (the host's log between them, interleaved lines included)."""
-    if incident.first_record_id is None:
-        return IncidentContext(before=[], report=[], after=[])
-    row = reader.conn.execute(
-        "SELECT host_id FROM incidents WHERE id = ?", (incident.id,)
-    ).fetchone()
-    if row is None:
-        return IncidentContext(before=[], report=[], after=[])
-    host = [row[0]]
-    last = incident.last_record_id if incident.last_record_id is not None else \
-        incident.first_record_id
-    return IncidentContext(
-        before=_older(reader, host, incident.first_record_id, around),
-        report=reader.incident_records(incident.id, limit=5000),
-        after=_newer(reader, host, last, around),
-    )
-
-
 class SQLiteViews:
     """`ViewQueries` over a `SQLiteReader` (the same connection, read-only)."""
 
     def __init__(self, reader: SQLiteReader) -> None:
         self.reader = reader
 
-    def machines(self, *, now: float, silent_after: float | None = None) -> list[Machine]:
-        return machines(self.reader, now=now, silent_after=silent_after)
+    def machines(
+        self, *, now: float, silent_after: float | None = None,
+        label: str | None = None,
+    ) -> list[Machine]:
+        """Every machine (in no particular order), or only the one called `label`."""
+        return [m.machine() for m in _rows(self.reader, now, silent_after, label)]
 
     def fleet(
         self,
@@ -650,20 +480,32 @@ class SQLiteViews:
         offset: int = 0,
         limit: int | None = None,
     ) -> FleetPage:
-        return fleet(self.reader, now=now, silent_after=silent_after, status=status,
-                     needle=needle, sort=sort, descending=descending, offset=offset,
-                     limit=limit)
+        """The machines with `status` whose name, address or release contains `needle`
+        (ignoring case), sorted by one of `FLEET_SORTS`, `limit` of them from `offset`;
+        and the counts of the whole fleet by status."""
+        return fleet_page(_rows(self.reader, now, silent_after, None), status=status,
+                          needle=needle, sort=sort, descending=descending, offset=offset,
+                          limit=limit)
 
     def machine(
         self, label: str, *, now: float, silent_after: float | None = None
     ) -> Machine | None:
-        found = machines(self.reader, now=now, silent_after=silent_after, label=label)
+        found = self.machines(now=now, silent_after=silent_after, label=label)
         return found[0] if found else None
 
     def host_streams(
         self, label: str, *, now: float, silent_after: float | None = None
     ) -> list[HostInfo]:
-        return host_streams(self.reader, label, now=now, silent_after=silent_after)
+        """The streams of the machine called `label` (its name, else its address)."""
+        reader = self.reader
+        limit = reader.silent_after if silent_after is None else silent_after
+        rows = reader.conn.execute(
+            f"SELECT {_HOST_COLUMNS}, CASE WHEN last_record IS NOT NULL AND ?1 - last_record <= ?2"
+            " THEN 'live' ELSE 'silent' END FROM hosts WHERE coalesce(name, address) = ?3"
+            " ORDER BY port, local_port, id",
+            (now, limit, label),
+        ).fetchall()
+        return [HostInfo(**dict(zip(_HOST_FIELDS, row, strict=True))) for row in rows]
 
     def timeline(
         self,
@@ -674,16 +516,119 @@ class SQLiteViews:
         around: int | None = None,
         limit: int = 200,
     ) -> TimelinePage:
-        return timeline(self.reader, host_ids, before=before, after=after, around=around,
-                        limit=limit)
+        """A page of the streams' records: the newest (no bound), those before id
+        `before` (scrolling back), after id `after`, or half before and half from id
+        `around` (a search hit, a jump to a time). Events are those between the
+        page's first and last record (to the end of time on the newest page, so a
+        reboot or silence after the last record shows); incidents those whose first
+        record is on the page."""
+        reader = self.reader
+        if not host_ids:
+            return TimelinePage(records=[], events=[], incidents=[], older=False, newer=False)
+        if around is not None:
+            older = _older(reader, host_ids, around, limit // 2)
+            records = older + _newer(reader, host_ids, around - 1, limit - len(older))
+        elif after is not None:
+            records = _newer(reader, host_ids, after, limit)
+        else:
+            records = _older(reader, host_ids, before, limit)
+        if not records:
+            return TimelinePage(records=[], events=[], incidents=[], older=False,
+                                newer=before is not None)
+        first, last = records[0], records[-1]
+        has_older = bool(_older(reader, host_ids, first.id, 1))
+        following = _newer(reader, host_ids, last.id, 1)
+        # Events are timed by arrival. Each falls on exactly one page: from this
+        # page's first record up to the next page's first (or the ends of time),
+        # so a gap or reboot between two pages, or after the newest record, shows.
+        since = first.record.received if has_older else float("-inf")
+        until = following[0].record.received if following else float("inf")
+        events = _events(reader, host_ids, since, until)
+        marks = ", ".join("?" * len(host_ids))
+        rows = reader.conn.execute(
+            _FROM_INCIDENTS + f" WHERE i.host_id IN ({marks}) AND i.first_record_id BETWEEN ? AND ?"
+            " ORDER BY i.first_record_id, i.id",
+            (*host_ids, first.id, last.id),
+        ).fetchall()
+        return TimelinePage(records=records, events=events,
+                            incidents=[_row_to_incident(r) for r in rows],
+                            older=has_older, newer=bool(following))
 
     def record_at(self, host_ids: Sequence[int], when: float) -> int | None:
-        return record_at(self.reader, host_ids, when)
+        """The id of the streams' first record received at or after `when`; None when
+        they have none since."""
+        reader = self.reader
+        start = _first_id_at(reader, when - ID_SLACK)
+        found = [
+            r[0] for host in host_ids
+            if (r := reader.conn.execute(
+                "SELECT id FROM records WHERE host_id = ? AND id >= ? AND received >= ?"
+                " ORDER BY id LIMIT 1", (host, start, when)).fetchone()) is not None
+        ]
+        return min(found, default=None)
 
     def activity(
-        self, *, since: float, until: float, step: float, host_ids: Sequence[int] | None = None
+        self,
+        *,
+        since: float,
+        until: float,
+        step: float,
+        host_ids: Sequence[int] | None = None,
     ) -> Activity:
-        return activity(self.reader, since=since, until=until, step=step, host_ids=host_ids)
+        """Records and incidents per `step` seconds in `[since, until)`: of the whole
+        fleet, or of `host_ids` with their reboots and gaps as `marks`.
 
-    def incident_context(self, incident: StoredIncident, *, around: int = 15) -> IncidentContext:
-        return incident_context(self.reader, incident, around=around)
+        The fleet's: one count per bucket over a range of the `received` index (no
+        table row is read; a GROUP BY over computed buckets would read the same
+        entries and then sort them, ten times slower over 24 h of 10^6 records). A
+        host's: its rows from the first id of the span on, by the `(host_id, id)`
+        index.
+        """
+        reader = self.reader
+        edges = bucket_edges(since, until, step)
+        n = len(edges) - 1
+        conn = reader.conn
+        counts = [0] * n
+        if host_ids is None:
+            for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+                counts[i] = conn.execute(
+                    "SELECT count(*) FROM records WHERE received >= ? AND received < ?", (lo, hi)
+                ).fetchone()[0]
+            incident_filter, params = "", []
+            marks: list[StoredEvent] = []
+        else:
+            start = _first_id_at(reader, since - ID_SLACK)
+            for host in host_ids:
+                for index, count in conn.execute(
+                        "SELECT CAST((received - ?1) / ?2 AS INTEGER), count(*) FROM records"
+                        " WHERE host_id = ?3 AND id >= ?4 AND received >= ?1 AND received < ?5"
+                        " GROUP BY 1", (since, step, host, start, until)):
+                    counts[min(n - 1, index)] += count
+            incident_filter = f" AND host_id IN ({', '.join('?' * len(host_ids))})"
+            params = list(host_ids)
+            marks = _events(reader, host_ids, since, until, ("reboot", "gap")) if host_ids else []
+        firsts = conn.execute("SELECT first_received FROM incidents WHERE first_received >= ? AND"
+                              f" first_received < ?{incident_filter}", (since, until, *params))
+        return activity_from(edges, step, counts, (first for (first,) in firsts), marks)
+
+    def incident_context(
+        self, incident: StoredIncident, *, around: int = 15
+    ) -> IncidentContext:
+        """`around` records of the host before the incident's first and after its last
+        record, and its own (the host's log between them, interleaved lines included)."""
+        reader = self.reader
+        if incident.first_record_id is None:
+            return IncidentContext(before=[], report=[], after=[])
+        row = reader.conn.execute(
+            "SELECT host_id FROM incidents WHERE id = ?", (incident.id,)
+        ).fetchone()
+        if row is None:
+            return IncidentContext(before=[], report=[], after=[])
+        host = [row[0]]
+        last = incident.last_record_id if incident.last_record_id is not None else \
+            incident.first_record_id
+        return IncidentContext(
+            before=_older(reader, host, incident.first_record_id, around),
+            report=reader.incident_records(incident.id, limit=5000),
+            after=_newer(reader, host, last, around),
+        )

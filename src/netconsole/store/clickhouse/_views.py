@@ -278,7 +278,7 @@ class ClickHouseViews:
         around: int | None = None,
         limit: int = 200,
     ) -> TimelinePage:
-        """As `store._views.timeline`, in the store's order; an id that is none of
+        """As `SQLiteViews.timeline`, in the store's order; an id that is none of
         these streams' records gives the newest page."""
         if not host_ids:
             return TimelinePage(records=[], events=[], incidents=[], older=False, newer=False)
@@ -303,7 +303,7 @@ class ClickHouseViews:
         assert first_place is not None and last_place is not None  # just read
         has_older = self._any_before(ids, first_place)
         following = self._next_received(ids, last_place)
-        # Each event falls on exactly one page (see store._views.timeline).
+        # Each event falls on exactly one page (see SQLiteViews.timeline).
         events = self._events(ids, first.record.received if has_older else None, following)
         return TimelinePage(records=records, events=events,
                             incidents=self._page_incidents(ids, records),
