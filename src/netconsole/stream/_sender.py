@@ -106,6 +106,11 @@ class ExpressState(NamedTuple):
     """The same for msgid (plus `msgid_base`)."""
 
 
+_NO_EVENTS: list[Event] = []
+"""Every stream's pending events while it has none: one shared list, never
+appended to (`_emit` gives a stream its own), so an idle sender holds no list."""
+
+
 class ExpressGap(NamedTuple):
     """A forward jump the express lane took (collector/_lane.c): the record after
     `seq_top` was `seq`, received at `at`; its msgid likewise (`msgid_top` to
@@ -150,7 +155,7 @@ class SenderStream:
         self._basic_buf: bytearray | None = None
         self._basic_cut = False
         self._basic_first = 0.0
-        self._events: list[Event] = []
+        self._events = _NO_EVENTS
 
     # -- driving calls -------------------------------------------------------
 
@@ -212,8 +217,14 @@ class SenderStream:
 
     def events(self) -> list[Event]:
         """Drain the events produced so far."""
-        out, self._events = self._events, []
+        out, self._events = self._events, _NO_EVENTS
         return out
+
+    def _emit(self, event: Event) -> None:
+        if self._events:
+            self._events.append(event)
+        else:
+            self._events = [event]  # never into the shared empty list
 
     @property
     def buffered_bytes(self) -> int:
@@ -318,10 +329,10 @@ class SenderStream:
                     self.release = r.release
             self.last_seen = r.received if self.last_seen is None else max(
                 self.last_seen, r.received)
-        self._events.clear()
-        self.seq.holes = []
+        self._events = _NO_EVENTS
+        self.seq.flush()  # holes still open are forgotten (their result is discarded)
         if self._msgid is not None:
-            self._msgid.holes = []
+            self._msgid.flush()
 
     # -- extended mode ------------------------------------------------------------
 
@@ -330,7 +341,7 @@ class SenderStream:
         verdict = self._judge(h, now)
         if verdict is Seen.DUPLICATE:
             if frag.offset == 0:
-                self._events.append(Duplicate(sender=self.sender, at=now, seq=h.seq))
+                self._emit(Duplicate(sender=self.sender, at=now, seq=h.seq))
             else:
                 self._reject(RejectReason.DUPLICATE_FRAGMENT,
                              f"fragment of seq {h.seq} already delivered", len(frag.data), now)
@@ -350,7 +361,7 @@ class SenderStream:
 
     def _give_up(self, part: Partial, now: float) -> None:
         data, missing = part.assemble()
-        self._events.append(Incomplete(sender=self.sender, at=now, seq=part.header.seq,
+        self._emit(Incomplete(sender=self.sender, at=now, seq=part.header.seq,
                                        total=part.total, missing=missing))
         self._extended(part.header, parse_body(data), part.first_seen, now, missing)
 
@@ -396,7 +407,7 @@ class SenderStream:
         # carries that boot's seq numbers: it is not accounted here.
         if not pstore and not self._account(h, release, now):
             return
-        self._events.append(Record(
+        self._emit(Record(
             sender=self.sender,
             mode=Mode.EXTENDED,
             received=first,
@@ -426,7 +437,7 @@ class SenderStream:
         else:
             verdict = self._judge(h, now)
             if verdict is Seen.DUPLICATE:
-                self._events.append(Duplicate(sender=self.sender, at=now, seq=seq))
+                self._emit(Duplicate(sender=self.sender, at=now, seq=seq))
                 return False
             if verdict is Seen.BELOW:
                 reason = RebootReason.SEQ_BACK
@@ -454,7 +465,7 @@ class SenderStream:
         self._gaps(GapKind.SEQ, self.seq.flush(), now)
         if self._msgid is not None:
             self._gaps(GapKind.MSGID, self._msgid.flush(), now, self._msgid_base)
-        self._events.append(Reboot(sender=self.sender, at=now, reason=reason,
+        self._emit(Reboot(sender=self.sender, at=now, reason=reason,
                                    previous_seq=self.seq.top, seq=seq,
                                    previous_release=self.release, release=release))
         self.seq.reset()
@@ -518,13 +529,13 @@ class SenderStream:
             self._switch_mode(Mode.BASIC, now)
         lines, dropped = parse_console_text(buf)
         for n in dropped:
-            self._events.append(Gap(sender=self.sender, at=now, kind=GapKind.DROPPED,
+            self._emit(Gap(sender=self.sender, at=now, kind=GapKind.DROPPED,
                                     first=None, count=n))
         for line in lines:
             facility = level = None
             if line.syslog is not None:
                 facility, level = line.syslog >> 3, line.syslog & 7
-            self._events.append(Record(
+            self._emit(Record(
                 sender=self.sender, mode=Mode.BASIC, received=first, text=line.text,
                 facility=facility, level=level, ts_usec=line.ts_usec, caller=line.caller,
                 complete=complete,
@@ -544,10 +555,10 @@ class SenderStream:
     def _gaps(self, kind: GapKind, holes: list[tuple[int, int]], now: float, base: int = 0
               ) -> None:
         for first, count in holes:
-            self._events.append(Gap(sender=self.sender, at=now, kind=kind,
+            self._emit(Gap(sender=self.sender, at=now, kind=kind,
                                     first=(first - base) % _MSGID_MOD if kind is GapKind.MSGID
                                     else first, count=count))
 
     def _reject(self, reason: RejectReason, detail: str, size: int, now: float) -> None:
-        self._events.append(Rejected(sender=self.sender, at=now, reason=reason,
+        self._emit(Rejected(sender=self.sender, at=now, reason=reason,
                                      detail=detail, size=size))

@@ -30,6 +30,11 @@ REORDER_WAIT = 1.5
 # Holes kept open at once; past this the oldest is reported at once (bounded memory).
 MAX_HOLES = 64
 
+_NO_HOLES: list[list[float]] = []
+"""Every tracker's `holes` while it has none: one shared list, never appended to
+(`observe` makes a tracker its own), so that an idle sender's two trackers do
+not hold two empty lists (issue 14: an idle sender costs at most 2 KiB)."""
+
 
 class Seen(enum.Enum):
     FIRST = "first"  # the tracker was empty
@@ -47,7 +52,7 @@ class SeqTracker:
     def __init__(self) -> None:
         self.top: int | None = None
         self.seen = 0
-        self.holes: list[list[float]] = []  # [start, end (exclusive), deadline]
+        self.holes = _NO_HOLES  # [start, end (exclusive), deadline] each
         self.reordered = 0
 
     def classify(self, n: int) -> Seen:
@@ -77,7 +82,11 @@ class SeqTracker:
             self.seen = ((self.seen << shift) | 1) & _MASK if shift < WINDOW else 1
             self.top = n
             if shift > 1:
-                self.holes.append([top + 1, n, now + REORDER_WAIT])
+                hole = [top + 1, n, now + REORDER_WAIT]
+                if self.holes:
+                    self.holes.append(hole)
+                else:
+                    self.holes = [hole]
             return self._overflow()
         k = top - n
         if k >= WINDOW:
@@ -122,6 +131,8 @@ class SeqTracker:
         while self.holes and (len(self.holes) > MAX_HOLES or self.holes[0][0] <= floor):
             start, end, _ = self.holes.pop(0)
             out.append((int(start), int(end - start)))
+        if not self.holes:
+            self.holes = _NO_HOLES
         return out
 
     def expire(self, now: float) -> list[tuple[int, int]]:
@@ -129,20 +140,20 @@ class SeqTracker:
         if not self.holes or (self.holes[0][2] > now and all(h[2] > now for h in self.holes)):
             return []
         out = [(int(s), int(e - s)) for s, e, d in self.holes if d <= now]
-        self.holes = [h for h in self.holes if h[2] > now]
+        self.holes = [h for h in self.holes if h[2] > now] or _NO_HOLES
         return out
 
     def flush(self) -> list[tuple[int, int]]:
         """Every open hole, reported now (end of input, or a reboot)."""
         out = [(int(s), int(e - s)) for s, e, _ in self.holes]
-        self.holes = []
+        self.holes = _NO_HOLES
         return out
 
     def next_deadline(self) -> float | None:
         return min((h[2] for h in self.holes), default=None)
 
     def reset(self) -> None:
-        self.top, self.seen, self.holes = None, 0, []
+        self.top, self.seen, self.holes = None, 0, _NO_HOLES
 
     def snapshot(self) -> dict[str, Any]:
         return {"top": self.top, "seen": format(self.seen, "x"), "reordered": self.reordered}

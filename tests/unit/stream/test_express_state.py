@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netconsole.stream import Gap, Record, Sender, SenderStream
-from netconsole.stream._sender import TS_BACK_TOLERANCE_USEC, ExpressGap
-from netconsole.stream._tracker import REORDER_WAIT, WINDOW, SeqTracker
+from netconsole.stream._sender import _NO_EVENTS, TS_BACK_TOLERANCE_USEC, ExpressGap
+from netconsole.stream._tracker import _NO_HOLES, REORDER_WAIT, WINDOW, SeqTracker
 from netconsole.wire import OutgoingRecord, encode_extended
 
 SENDER = Sender(host="192.0.2.1", port=6665, local_port=6666)
@@ -326,6 +326,21 @@ def test_express_advance_with_the_lanes_gaps_is_feeding_the_records(
     for s in (a, b):
         s.expire(now + REORDER_WAIT + 1)
     assert a.events() == b.events()
+    assert _NO_HOLES == [] and _NO_EVENTS == []  # the shared empties stay empty
+
+
+def test_an_idle_stream_holds_no_list_of_its_own() -> None:
+    """Issue 14: an idle sender costs at most 2 KiB; its stream shares the empty
+    event list and its trackers the empty hole list until something is pending."""
+    s = SenderStream(SENDER)
+    _feed(s, _rec(1, msgid=1), 1.0)
+    _feed(s, _rec(4, msgid=4), 1.1)  # a hole in each tracker
+    assert s.events() and s.seq.holes is not _NO_HOLES
+    s.expire(1.1 + REORDER_WAIT)
+    assert [type(e) for e in s.events()] == [Gap, Gap]
+    assert s._events is _NO_EVENTS
+    assert s.seq.holes is _NO_HOLES and s._msgid is not None and s._msgid.holes is _NO_HOLES
+    assert _NO_HOLES == [] and _NO_EVENTS == []
 
 
 def _rec(seq: int, **kw: object) -> Rec:
