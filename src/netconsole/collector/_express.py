@@ -25,9 +25,10 @@ the disk is full) does the sender wait for the next commit (`after_commit`).
 
 While a lane is active its SenderStream and IncidentDetector fall behind:
 
-* `took` hands the detector the count of records C took (all at one `now`,
-  none matching the incident trigger), once per receive and before any later
-  record of that sender reaches it;
+* `took` hands the detector the count of records C took (none matching the
+  incident trigger; as received at the lane's last), at most `TOOK_EVERY`
+  apart (collector/_pipeline.py), before a detector's timer runs, and before
+  any later record of that sender reaches it;
 * `sync` catches the stream up (`SenderStream.express_advance`): when a
   datagram breaks the lane's rules (C makes the lane inactive and hands it
   out with the datagram), once per receive for a lane that took forward gaps
@@ -130,15 +131,16 @@ class Express:
 
     # -- the C side's records -----------------------------------------------------
 
-    def took(self, lanes: list[Lane], now: float) -> None:
-        """Hand the detectors what `lanes` took (at `now`) since last time, and
-        the streams the forward gaps they took."""
+    def took(self, lanes: list[Lane]) -> None:
+        """Hand the detectors what `lanes` took since last time (as received when
+        each lane last took one, `lane.last`), and the streams the forward gaps
+        they took."""
         took = self.incidents.took
         for lane in lanes:
             count = lane.fresh
             if count:
                 lane.fresh = 0
-                took(lane.sender, count, now, lane.name)
+                took(lane.sender, count, lane.last, lane.name)
             if lane.gaps is not None and lane.active:
                 self.sync(lane)
 
@@ -185,7 +187,7 @@ class Express:
         before the ordinary path takes it (the lane stays, inactive, for `settle`).
         Returns what the lane adds to its host so far, to go into the batch here,
         before the records that may change the host's name or release."""
-        self.took([lane], now)
+        self.took([lane])
         self.sync(lane)
         return self._counted([lane])
 

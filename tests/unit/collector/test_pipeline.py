@@ -283,3 +283,26 @@ def test_feed_handed_out_opens_a_lane_and_a_crash_closes_it() -> None:
     assert [e.seq for e in events if isinstance(e, Record)] == [1, 2]
     assert events[-1] == Shed(sender=SENDER, at=T0 + 0.02, count=3)
     store.close()
+
+
+@pytest.mark.skipif(_lane is None, reason="the C express lane is not built")
+def test_what_the_lanes_took_is_booked_once_per_round_and_before_a_batch() -> None:
+    pipeline = _pipeline()
+    store = open_store(":memory:")
+    express = pipeline.open_express(store)
+    express.lanes[LOCAL_PORT] = {}
+    pipeline.feed_handed_out(_datagram(1, b"one"), HOST, PORT, False, LOCAL_PORT, T0, False,
+                             key=b"addr", lane=None)
+    lane = express.of[SENDER]
+    detector = pipeline.incidents.detectors[SENDER]
+    lane.fresh, lane.last = 2, T0
+    pipeline.after_receive(T0, behind=False, lanes=LaneReport(shedding=[], touched=[lane]))
+    assert lane.fresh == 0 and detector.last_record == T0  # the first round: at once
+    lane.fresh, lane.last = 5, T0 + 0.01  # C lists a lane once, until it is booked
+    pipeline.after_receive(T0 + 0.01, behind=False,
+                           lanes=LaneReport(shedding=[], touched=[lane]))
+    pipeline.after_receive(T0 + 0.02, behind=False, lanes=LaneReport(shedding=[], touched=[]))
+    assert lane.fresh == 5 and detector.last_record == T0  # within TOOK_EVERY: waits
+    _taken(pipeline, T0 + 0.03)
+    assert lane.fresh == 0 and detector.last_record == T0 + 0.01  # as received
+    store.close()
