@@ -50,6 +50,28 @@ def test_migrate_from_v1_indexes_existing_records(db_path: Path) -> None:
     assert [s.record.text for s in found] == [b"e1000e eth0: NIC Link is Down"]
 
 
+def test_migration_from_v7_rebuilds_the_index_without_column_sizes(db_path: Path) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    schema.migrate(conn, upto=7)
+    assert "records_fts_docsize" in _tables(conn)
+    conn.execute("INSERT INTO hosts (address, port, local_port) VALUES ('192.0.2.1', 6665, 6666)")
+    conn.execute(
+        "INSERT INTO records (host_id, received, mode, flag, text, fields, complete, boot)"
+        " VALUES (1, 1.0, 'extended', '-', 'nvme0 timeout', '[[\"hostname\", \"db-3\"]]', 1, 0)")
+    conn.execute("INSERT INTO records_fts (rowid, text, fields)"
+                 " SELECT id, text, fields FROM records_fts_source")
+    conn.close()
+    store = open_store(db_path)
+    try:
+        assert "records_fts_docsize" not in _tables(store._conn)
+        assert [s.record.text for s in store.reader.search("timeout db-3")] == [b"nvme0 timeout"]
+        store._conn.execute("DELETE FROM records WHERE id = 1")  # the delete trigger still works
+        store._conn.execute("INSERT INTO records_fts (records_fts) VALUES ('integrity-check')")
+        assert store.reader.search("timeout") == []
+    finally:
+        store.close()
+
+
 def test_migrate_failure_rolls_back_that_migration(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
