@@ -12,6 +12,9 @@ import importlib
 import click
 
 from netconsole import __version__
+from netconsole._sqlite_library import stop_counting_allocations
+
+stop_counting_allocations()  # before any command imports sqlite3 (see the module)
 
 # name -> (module, attribute, one-line help shown in `netconsole --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
