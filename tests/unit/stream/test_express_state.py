@@ -176,6 +176,26 @@ def _prefix(draw: st.DrawFn) -> tuple[list[Rec], bool]:
     return out, holes
 
 
+def _twins(records: list[Rec], expire: bool) -> tuple[SenderStream, SenderStream, float, float]:
+    """Two streams fed `records` alike, their events drained; with `expire`, their
+    holes reported first (else still open). Returns them, when the last record
+    was fed, and now."""
+    a, b = SenderStream(SENDER), SenderStream(SENDER)
+    now = 1_000.0
+    for r in records:
+        now += 0.001
+        _feed(a, r, now)
+        _feed(b, r, now)
+    fed = now
+    if expire:
+        now += REORDER_WAIT + 1
+        a.expire(now)
+        b.expire(now)
+    a.events()
+    b.events()
+    return a, b, fed, now
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     prefix=_prefix(),
@@ -190,19 +210,7 @@ def test_express_advance_is_feeding_the_next_records(
     now_step: float, wait: bool,
 ) -> None:
     records, expire = prefix
-    a, b = SenderStream(SENDER), SenderStream(SENDER)
-    now = 1_000.0
-    for r in records:
-        now += 0.001
-        _feed(a, r, now)
-        _feed(b, r, now)
-    fed = now
-    if expire and wait:  # the holes reported before the lane takes over, or still open
-        now += REORDER_WAIT + 1
-        a.expire(now)
-        b.expire(now)
-    a.events()
-    b.events()
+    a, b, fed, now = _twins(records, expire and wait)
     assert a.snapshot() == b.snapshot()
 
     state = b.express_state()
@@ -273,19 +281,7 @@ def test_express_advance_with_the_lanes_gaps_is_feeding_the_records(
     checks) and hands them over as `ExpressGap`s: the stream then opens the same
     holes with the same deadlines, and reports the same gaps, as feeding them."""
     records, expire = prefix
-    a, b = SenderStream(SENDER), SenderStream(SENDER)
-    now = 1_000.0
-    for r in records:
-        now += 0.001
-        _feed(a, r, now)
-        _feed(b, r, now)
-    fed = now
-    if expire and wait:
-        now += REORDER_WAIT + 1
-        a.expire(now)
-        b.expire(now)
-    a.events()
-    b.events()
+    a, b, fed, now = _twins(records, expire and wait)
     state = b.express_state()
     assert state is not None
     last = records[-1]
