@@ -23,9 +23,10 @@ from netconsole.store._model import (
     StoredIncident,
     StoredRecord,
 )
+from netconsole.store._open import open_reader, open_store
 from netconsole.store._paths import default_db_path
 from netconsole.store._protocol import RecordQueries, RecordSink, Store
-from netconsole.store._reader import SQLiteReader, follow, fts_query, open_reader
+from netconsole.store._reader import SQLiteReader, follow, fts_query
 from netconsole.store._schema import LATEST as SCHEMA_VERSION
 from netconsole.store._units import (
     LEVEL_LABELS,
@@ -34,7 +35,7 @@ from netconsole.store._units import (
     parse_since,
     parse_size,
 )
-from netconsole.store._writer import Durability, SQLiteStore, open_store
+from netconsole.store._writer import Durability, SQLiteStore
 
 __all__ = [
     "DEFAULT_SILENT_AFTER",

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from netconsole.store._codec import RECORD_COLUMNS, _quote, row_to_stored
 from netconsole.store._errors import StoreError
@@ -34,7 +34,6 @@ from netconsole.stream.events import Sender
 
 if TYPE_CHECKING:
     from netconsole.store._protocol import RecordQueries
-    from netconsole.store.clickhouse import ClickHouseReader
 
 _FROM_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
 
@@ -504,33 +503,17 @@ class SQLiteReader:
         return self.conn.execute(sql, params).fetchone() is not None
 
 
-@overload
-def open_reader(
-    path: Path | None = None, *, silent_after: float = DEFAULT_SILENT_AFTER
-) -> SQLiteReader: ...
-
-
-@overload
-def open_reader(
-    path: str, *, silent_after: float = DEFAULT_SILENT_AFTER
-) -> SQLiteReader | ClickHouseReader: ...
-
-
-def open_reader(
+def open_sqlite_reader(
     path: Path | str | None = None, *, silent_after: float = DEFAULT_SILENT_AFTER
-) -> SQLiteReader | ClickHouseReader:
-    """Open the database read-only (`mode=ro`) for queries (or, given a
-    `clickhouse://` URL, the ClickHouse store's queries: store/clickhouse).
+) -> SQLiteReader:
+    """Open the database read-only (`mode=ro`) for queries (`open_reader` in
+    store/_open.py picks this backend or ClickHouse's).
 
     Raises:
         StoreError: no database at `path` (nothing has been received yet), or
             its schema is older (start `netconsole listen` once to migrate) or
             newer than this netconsole.
     """
-    if isinstance(path, str) and path.startswith("clickhouse://"):
-        from netconsole.store.clickhouse import open_clickhouse_reader, parse_url
-
-        return open_clickhouse_reader(parse_url(path), silent_after=silent_after)
     resolved = Path(path) if path is not None else default_db_path()
     if not resolved.is_file():
         raise StoreError(

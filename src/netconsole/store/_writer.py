@@ -34,7 +34,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal
 
 from netconsole.incidents import IncidentEvent
 from netconsole.store import _retention
@@ -50,12 +50,12 @@ from netconsole.store._model import (
     Shed,
 )
 from netconsole.store._paths import default_db_path
-from netconsole.store._reader import SQLiteReader, open_reader
+from netconsole.store._reader import SQLiteReader, open_sqlite_reader
 from netconsole.store._schema import migrate
 from netconsole.stream.events import Event, Record, Sender
 
 if TYPE_CHECKING:
-    from netconsole.store.clickhouse import ClickHouseStore
+    pass
 
 Durability = Literal["process", "power"]
 
@@ -76,7 +76,7 @@ def _connect(path: Path | str) -> sqlite3.Connection:
 class SQLiteStore:
     """The SQLite sink (and, through `reader`, its queries).
 
-    Open it with `open_store()`. Not thread-safe: one thread calls `apply`,
+    Open it with `open_store()` (store/_open.py). Not thread-safe: one thread calls `apply`,
     `save_stream_states`, `enforce_retention` and `close`.
     """
 
@@ -299,7 +299,7 @@ class SQLiteStore:
             if self.path is None:
                 self._reader = SQLiteReader(self._conn, silent_after=self.silent_after)
             else:
-                self._reader = open_reader(self.path, silent_after=self.silent_after)
+                self._reader = open_sqlite_reader(self.path, silent_after=self.silent_after)
         return self._reader
 
     def close(self) -> None:
@@ -328,34 +328,19 @@ class SQLiteStore:
         self.close()
 
 
-@overload
-def open_store(
-    path: Path | None = None, *, retention: Retention | None = None,
-    durability: Durability = "process", silent_after: float = DEFAULT_SILENT_AFTER,
-) -> SQLiteStore: ...
-
-
-@overload
-def open_store(
-    path: str, *, retention: Retention | None = None, durability: Durability = "process",
-    silent_after: float = DEFAULT_SILENT_AFTER,
-) -> SQLiteStore | ClickHouseStore: ...
-
-
-def open_store(
+def open_sqlite_store(
     path: Path | str | None = None,
     *,
     retention: Retention | None = None,
     durability: Durability = "process",
     silent_after: float = DEFAULT_SILENT_AFTER,
-) -> SQLiteStore | ClickHouseStore:
+) -> SQLiteStore:
     """Open (creating and migrating as needed) the database for writing.
 
     Args:
         path: the database file; None for the default (`default_db_path()`),
-            `":memory:"` for a private in-memory store (tests); or a
-            `clickhouse://HOST:PORT/DATABASE[?cluster=NAME]` URL for the
-            ClickHouse store (store/clickhouse; `durability` is the servers').
+            `":memory:"` for a private in-memory store (tests). (`open_store` in
+            store/_open.py picks this backend or ClickHouse's.)
         retention: what `enforce_retention` keeps.
         durability: `"process"` (WAL, synchronous=NORMAL: survives `kill -9`,
             may lose the last batches on power loss) or `"power"`
@@ -365,11 +350,6 @@ def open_store(
     Raises:
         StoreError: the file is not a database, or its schema is newer.
     """
-    if isinstance(path, str) and path.startswith("clickhouse://"):
-        from netconsole.store.clickhouse import open_clickhouse_store, parse_url
-
-        return open_clickhouse_store(parse_url(path), retention=retention,
-                                     silent_after=silent_after)
     memory = str(path) == ":memory:"
     resolved: Path | None = None
     if not memory:

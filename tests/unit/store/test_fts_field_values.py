@@ -24,4 +24,5 @@ def test_one_pair_shortcut_equals_the_full_query(pairs: list[tuple[str, str]] | 
     got = conn.execute(f"SELECT {full}, {short} FROM (SELECT ? AS f)", (fields,)).fetchone()
     assert got[0] == got[1]
     if pairs is not None and len(pairs) == 1 and pairs[0][0] == "hostname":
-        assert got[1] == pairs[0][1]
+        # SQLite's text ends at a NUL (a hostile value may hold one): what FTS indexes
+        assert got[1] == pairs[0][1].split("\x00")[0]
