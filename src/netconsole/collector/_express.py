@@ -31,7 +31,7 @@ While a lane is active its SenderStream and IncidentDetector fall behind:
   any later record of that sender reaches it;
 * `sync` catches the stream up (`SenderStream.express_advance`): when a
   datagram breaks the lane's rules (C makes the lane inactive and hands it
-  out with the datagram), once per receive for a lane that took forward gaps
+  out with the datagram), when the lanes are booked for one that took forward gaps
   (their holes then wait in the stream for late arrivals, with their deadlines
   armed, and are reported as the ordinary path reports them), before a state
   snapshot, before eviction, at close.
@@ -141,12 +141,6 @@ class Express:
             if count:
                 lane.fresh = 0
                 took(lane.sender, count, lane.last, lane.name)
-            if lane.gaps is not None and lane.active:
-                self.sync(lane)
-
-    def shed(self, lanes: list[Lane]) -> None:
-        """Lanes that shed records: the forward gaps among them go to their streams."""
-        for lane in lanes:
             if lane.gaps is not None and lane.active:
                 self.sync(lane)
 

@@ -45,6 +45,7 @@ from netconsole.stream.events import (
 
 _HOSTNAME = b"hostname"
 
+
 def _saturating(column: str) -> str:
     # `column + :column` without overflow: both are at most INT64_MAX.
     return (f"{column} = CASE WHEN {column} > {INT64_MAX} - :{column} THEN {INT64_MAX}"
