@@ -137,7 +137,7 @@ class HostView:
     def listdir(self, rel: str) -> list[str] | None:
         try:
             return sorted(os.listdir(self.path(rel)))
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in a name read from the host
             return None
 
     def link_name(self, rel: str) -> str | None:
@@ -153,7 +153,7 @@ class HostView:
             if p.is_file():
                 text = p.read_text("utf-8", "replace").strip()
                 return os.path.basename(text.rstrip("/")) or None
-        except OSError:
+        except (OSError, ValueError):
             return None
         return None
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from netconsole.incidents import Incident, IncidentEvent, Silence
@@ -389,9 +391,10 @@ def _upsert_incidents(
 def _insert_records(
     conn: sqlite3.Connection, records: list[tuple[_HostDelta | None, int, Any]]
 ) -> dict[tuple[int, Any, Any], int]:
-    """Insert a batch in order and index it for FTS in one statement (see
-    m004_fts_by_the_writer). Returns the id of each record made here (not prebuilt) by
-    (host id, seq, received), for incidents to link to.
+    """Insert a batch in order, with its hosts' `record_spans` rows, and index it
+    for FTS in one statement (see m004_fts_by_the_writer). Returns the id of each
+    record made here (not prebuilt) by (host id, seq, received), for incidents
+    to link to.
 
     The rows get consecutive ids (a table without AUTOINCREMENT, in one
     transaction); runs of prebuilt and ordinary rows each go in one
@@ -399,6 +402,7 @@ def _insert_records(
     """
     before = conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
     ids: dict[tuple[int, Any, Any], int] = {}
+    hosts: list[int] = []  # each row's host id, in order
     position = int(before) + 1
     run: list[tuple[Any, ...]] = []
     for delta, reboots, row in records:
@@ -409,16 +413,49 @@ def _insert_records(
             # As plain tuples (a slice of a PrebuiltRow is one): sqlite3 binds a tuple
             # subclass item by item through its __getitem__, 40% more per insert.
             conn.executemany(INSERT_PREBUILT, (r[:] for r in row))
+            hosts += map(_HOST, row)
             position += len(row)
         else:
             ids[(delta.id, row.seq, row.received)] = position
             run.append((delta.id, *row, delta.boot + reboots))
+            hosts.append(delta.id)
             position += 1
     if run:
         conn.executemany(INSERT_RECORD, run)
+    conn.executemany(_INSERT_SPAN, record_spans(hosts, int(before) + 1))
     conn.execute(
         "INSERT INTO records_fts (rowid, text, fields)"
         " SELECT id, text, fields FROM records_fts_source WHERE id > ?",  # m006
         (before,),
     )
     return ids
+
+
+_HOST = itemgetter(0)
+"""A prebuilt row's host id."""
+_INSERT_SPAN = "INSERT INTO record_spans (last_id, first_id, host_id, offsets) VALUES (?, ?, ?, ?)"
+
+
+def record_spans(hosts: list[int], first: int) -> list[tuple[int, int, int, str | None]]:
+    """The `record_spans` rows (m009) of a batch whose rows, from id `first`,
+    are of `hosts`: per host, its last and first id, and the offsets from the
+    first of all its ids as JSON, or None when every id between is the host's.
+    In order of last id, so that they are appended."""
+    if not hosts:
+        return []
+    if hosts.count(hosts[0]) == len(hosts):  # one sender, or one in the batch
+        return [(first + len(hosts) - 1, first, hosts[0], None)]
+    order = sorted(range(len(hosts)), key=hosts.__getitem__)  # stable: in order per host
+    spans = []
+    start = 0
+    for host, count in sorted(Counter(hosts).items()):
+        positions = order[start:start + count]
+        start += count
+        low, high = positions[0], positions[-1]
+        offsets = None if high - low + 1 == count else _dumps([p - low for p in positions])
+        spans.append((first + high, first + low, host, offsets))
+    spans.sort()
+    return spans
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode

@@ -14,6 +14,8 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +32,22 @@ from netconsole.store._model import (
 )
 from netconsole.store._paths import default_db_path
 from netconsole.store._schema import LATEST
+from netconsole.store._spans import host_rows
 from netconsole.stream.events import Sender
 
 if TYPE_CHECKING:
     from netconsole.store._protocol import RecordQueries
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    """A query's conditions on records: `where` clauses over `records r` with
+    their `params`, and the host ids to read (None: every host)."""
+
+    where: list[str]
+    params: list[Any]
+    hosts: list[int] | None
+
 
 _FROM_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
 
@@ -180,18 +194,17 @@ class SQLiteReader:
         level: int | None = None,
         grep: str | None = None,
         match: RecordFilter | None = None,
-    ) -> tuple[list[str], list[Any]] | None:
-        """WHERE clauses and parameters; None when the host matches nothing."""
+    ) -> _Filters | None:
+        """The filters as WHERE clauses; None when the host matches nothing."""
         where: list[str] = []
         params: list[Any] = []
         if match is not None:
             _match_clauses(match, where, params)
+        hosts = None
         if host is not None:
-            ids = self._host_ids(host)
-            if not ids:
+            hosts = self._host_ids(host)
+            if not hosts:
                 return None
-            where.append(f"r.host_id IN ({', '.join('?' * len(ids))})")
-            params.extend(ids)
         if since is not None:
             where.append("r.received >= ?")
             params.append(since)
@@ -209,7 +222,30 @@ class SQLiteReader:
                 raise StoreError(f"bad --grep pattern {grep!r}: {exc}") from None
             where.append("r.text REGEXP ?")
             params.append(grep)
-        return where, params
+        return _Filters(where=where, params=params, hosts=hosts)
+
+    def _read(self, filters: _Filters, *, after: int = 0, newest_first: bool = False,
+              limit: int) -> list[StoredRecord]:
+        """Up to `limit` records past id `after` that pass `filters`, in id order
+        (descending with `newest_first`). A host's through its spans
+        (store/_spans.py), several hosts' merged; else by the table's order."""
+        where, params = filters.where, filters.params
+        try:
+            if filters.hosts is None:
+                sql = _FROM_RECORDS + " WHERE " + " AND ".join([*where, "r.id > ?"])
+                sql += " ORDER BY r.id DESC LIMIT ?" if newest_first else " ORDER BY r.id LIMIT ?"
+                rows = self.conn.execute(sql, [*params, after, limit]).fetchall()
+            else:
+                rows = []
+                for host_id in filters.hosts:
+                    rows += host_rows(self.conn, _FROM_RECORDS, host_id, above=after, where=where,
+                                      params=params, newest_first=newest_first, limit=limit)
+                if len(filters.hosts) > 1:
+                    rows.sort(key=itemgetter(0), reverse=newest_first)
+                    del rows[limit:]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(str(exc)) from exc
+        return [row_to_stored(row) for row in rows]
 
     def _records(self, sql: str, params: Sequence[Any]) -> list[StoredRecord]:
         try:
@@ -251,15 +287,9 @@ class SQLiteReader:
         filters = self._filters(host=host, since=since, level=level, grep=grep, match=match)
         if filters is None:
             return []
-        where, params = filters
         if after_id is not None:
-            where.append("r.id > ?")
-            params.append(after_id)
-        sql = _FROM_RECORDS + (" WHERE " + " AND ".join(where) if where else "")
-        if after_id is not None:
-            return self._records(sql + " ORDER BY r.id LIMIT ?", [*params, limit])
-        newest = self._records(sql + " ORDER BY r.id DESC LIMIT ?", [*params, limit])
-        return newest[::-1]
+            return self._read(filters, after=after_id, limit=limit)
+        return self._read(filters, newest_first=True, limit=limit)[::-1]
 
     def search(
         self,
@@ -287,7 +317,11 @@ class SQLiteReader:
         filters = self._filters(host=host, since=since, match=match)
         if filters is None:
             return []
-        where, params = filters
+        where, params = filters.where, filters.params
+        if filters.hosts is not None:
+            # FTS finds the matches newest first; the host's are picked from them.
+            where = [*where, f"r.host_id IN ({', '.join('?' * len(filters.hosts))})"]
+            params = [*params, *filters.hosts]
         sql = (
             f"SELECT {RECORD_COLUMNS} FROM records_fts f"
             " JOIN records r ON r.id = f.rowid JOIN hosts h ON h.id = r.host_id"
@@ -318,12 +352,9 @@ class SQLiteReader:
         filters = self._filters(host=host, since=since, until=until, match=match)
         if filters is None:
             return
-        where, params = filters
-        sql = _FROM_RECORDS + " WHERE " + " AND ".join([*where, "r.id > ?"])
-        sql += " ORDER BY r.id LIMIT ?"
         last = after_id
         while True:
-            batch = self._records(sql, [*params, last, chunk])
+            batch = self._read(filters, after=last, limit=chunk)
             yield from batch
             if len(batch) < chunk:
                 return
@@ -437,10 +468,9 @@ class SQLiteReader:
         if row is None or row[1] is None:
             return []
         host_id, first, last = row
-        return self._records(
-            _FROM_RECORDS + " WHERE r.host_id = ? AND r.id BETWEEN ? AND ? ORDER BY r.id LIMIT ?",
-            [host_id, first, last if last is not None else first, limit],
-        )
+        rows = host_rows(self.conn, _FROM_RECORDS, host_id, above=first - 1,
+                         below=(last if last is not None else first) + 1, limit=limit)
+        return [row_to_stored(r) for r in rows]
 
     def incidents_top(self, *, since: float | None = None, limit: int = 20) -> list[IncidentGroup]:
         """Incidents grouped by fingerprint across hosts, the most frequent first.

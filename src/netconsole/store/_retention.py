@@ -51,6 +51,7 @@ def enforce(
             " (SELECT id FROM records WHERE received < ? ORDER BY received LIMIT ?)",
             cutoff,
             budget,
+            records=True,
         )
         events += _delete_all(
             atomic,
@@ -89,17 +90,32 @@ def enforce(
     return RetentionResult(records=records, events=events, more=budget[0] <= 0)
 
 
-def _delete_chunk(atomic: Atomic, sql: str, *params: Any) -> int:
+_DROP_DEAD_SPANS = (
+    "DELETE FROM record_spans WHERE last_id <"
+    " coalesce((SELECT min(id) FROM records), 9223372036854775807)"
+)
+"""The spans (m009_record_spans) of records all deleted. Only the oldest are, so
+these are the spans below the first id left; once the table is empty ids begin
+again at 1, so none may outlive it. A span holding some deleted records keeps
+its range: readers find only what is left in it."""
+
+
+def _delete_chunk(atomic: Atomic, sql: str, *params: Any, records: bool = False) -> int:
+    """Run one delete in a transaction; of `records`, their dead spans go with them."""
     with atomic() as conn:
-        return conn.execute(sql, params).rowcount
+        count = conn.execute(sql, params).rowcount
+        if count and records:
+            conn.execute(_DROP_DEAD_SPANS)
+        return count
 
 
-def _delete_all(atomic: Atomic, chunk: int, sql: str, cutoff: float, budget: list[int]) -> int:
+def _delete_all(atomic: Atomic, chunk: int, sql: str, cutoff: float, budget: list[int],
+                *, records: bool = False) -> int:
     """Run a `DELETE … LIMIT ?` in chunks until it deletes less than asked."""
     total = 0
     while budget[0] > 0:
         step = min(chunk, budget[0])
-        count = _delete_chunk(atomic, sql, cutoff, step)
+        count = _delete_chunk(atomic, sql, cutoff, step, records=records)
         total += count
         budget[0] -= count
         if count < step:
@@ -139,6 +155,7 @@ def _shrink_to(
                 atomic,
                 "DELETE FROM records WHERE id IN (SELECT id FROM records ORDER BY id LIMIT ?)",
                 step,
+                records=True,
             )
             total += deleted
             target -= deleted

@@ -12,10 +12,11 @@ sorts and pages (`fleet_page`), counts into buckets (`activity_from`) -- is
 here, shared by both.
 
 Each query stays fast at fleet size (10^4 hosts, 10^6 records; bench/web_pages.py)
-on the schema's existing indexes: records by `(host_id, id)` and by `received`.
-A time is turned into a record id through the `received` index (ids are given in
-arrival order, so they follow time to within a batch; `ID_SLACK`), and a host's
-records are then read from that id on, never by scanning all its rows.
+on the schema's existing indexes: a host's records through its spans
+(store/_spans.py) and all records by `received`. A time is turned into a record
+id through the `received` index (ids are given in arrival order, so they follow
+time to within a batch; `ID_SLACK`), and a host's records are then read from that
+id on, never by scanning all its rows.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 from netconsole.incidents import CRASH_KINDS
 from netconsole.store._codec import RECORD_COLUMNS, row_to_stored
+from netconsole.store._columns import INT64_MAX
 from netconsole.store._model import (
     HostInfo,
     StoredEvent,
@@ -42,6 +45,7 @@ from netconsole.store._reader import (
     SQLiteReader,
     _row_to_incident,
 )
+from netconsole.store._spans import IN_IDS, MAX_IDS, host_rows, id_batches, record_ids
 from netconsole.stream.events import Sender
 
 MachineStatus = Literal["live", "silent", "crashed"]
@@ -365,38 +369,27 @@ def fleet_page(
 _FROM_RECORDS = f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
 
 
-def _records(reader: SQLiteReader, sql: str, params: Sequence[Any]) -> list[StoredRecord]:
-    return [row_to_stored(row) for row in reader.conn.execute(sql, params).fetchall()]
-
-
 def _older(reader: SQLiteReader, host_ids: Sequence[int], before: int | None,
            limit: int) -> list[StoredRecord]:
-    """The newest `limit` records below id `before`, oldest first. One query per
-    stream: each is a range of the `(host_id, id)` index read backwards, where an
-    `IN` over several streams would sort all their rows first."""
-    out: list[StoredRecord] = []
+    """The newest `limit` records below id `before`, oldest first: each stream's
+    read backwards through its spans (store/_spans.py), then merged."""
+    rows: list[Any] = []
     for host in host_ids:
-        out += _records(
-            reader,
-            _FROM_RECORDS + " WHERE r.host_id = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?",
-            (host, before if before is not None else 2**63 - 1, limit),
-        )
-    out.sort(key=lambda s: s.id)
-    return out[-limit:]
+        rows += host_rows(reader.conn, _FROM_RECORDS, host,
+                          below=before if before is not None else INT64_MAX,
+                          newest_first=True, limit=limit)
+    rows.sort(key=itemgetter(0))
+    return [row_to_stored(row) for row in rows[-limit:]] if limit else []
 
 
 def _newer(reader: SQLiteReader, host_ids: Sequence[int], after: int,
            limit: int) -> list[StoredRecord]:
     """The oldest `limit` records above id `after`, oldest first."""
-    out: list[StoredRecord] = []
+    rows: list[Any] = []
     for host in host_ids:
-        out += _records(
-            reader,
-            _FROM_RECORDS + " WHERE r.host_id = ? AND r.id > ? ORDER BY r.id LIMIT ?",
-            (host, after, limit),
-        )
-    out.sort(key=lambda s: s.id)
-    return out[:limit]
+        rows += host_rows(reader.conn, _FROM_RECORDS, host, above=after, limit=limit)
+    rows.sort(key=itemgetter(0))
+    return [row_to_stored(row) for row in rows[:limit]]
 
 
 def _events(reader: SQLiteReader, host_ids: Sequence[int], since: float, until: float,
@@ -560,10 +553,9 @@ class SQLiteViews:
         reader = self.reader
         start = _first_id_at(reader, when - ID_SLACK)
         found = [
-            r[0] for host in host_ids
-            if (r := reader.conn.execute(
-                "SELECT id FROM records WHERE host_id = ? AND id >= ? AND received >= ?"
-                " ORDER BY id LIMIT 1", (host, start, when)).fetchone()) is not None
+            row[0][0] for host in host_ids
+            if (row := host_rows(reader.conn, "SELECT r.id FROM records r", host, above=start - 1,
+                                 where=["r.received >= ?"], params=[when], limit=1))
         ]
         return min(found, default=None)
 
@@ -599,11 +591,12 @@ class SQLiteViews:
         else:
             start = _first_id_at(reader, since - ID_SLACK)
             for host in host_ids:
-                for index, count in conn.execute(
-                        "SELECT CAST((received - ?1) / ?2 AS INTEGER), count(*) FROM records"
-                        " WHERE host_id = ?3 AND id >= ?4 AND received >= ?1 AND received < ?5"
-                        " GROUP BY 1", (since, step, host, start, until)):
-                    counts[min(n - 1, index)] += count
+                for batch in id_batches(record_ids(conn, host, above=start - 1), MAX_IDS):
+                    for index, count in conn.execute(
+                            "SELECT CAST((r.received - ?) / ? AS INTEGER), count(*) FROM records r"
+                            f" WHERE {IN_IDS} AND r.received >= ? AND r.received < ? GROUP BY 1",
+                            (since, step, json.dumps(batch), since, until)):
+                        counts[min(n - 1, index)] += count
             incident_filter = f" AND host_id IN ({', '.join('?' * len(host_ids))})"
             params = list(host_ids)
             marks = _events(reader, host_ids, since, until, ("reboot", "gap")) if host_ids else []

@@ -52,6 +52,7 @@ from netconsole.store._model import (
 from netconsole.store._paths import default_db_path
 from netconsole.store._reader import SQLiteReader, open_sqlite_reader
 from netconsole.store._schema import migrate
+from netconsole.store._spans import host_rows
 from netconsole.stream.events import Event, Record, Sender
 
 if TYPE_CHECKING:
@@ -257,11 +258,9 @@ class SQLiteStore:
         last = self._conn.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
         if through > last:
             through = 0  # the table was emptied by retention since, and ids began again
-        rows = self._conn.execute(
-            f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id"
-            " WHERE r.host_id = ? AND r.boot = ? AND r.id > ? ORDER BY r.id",
-            (host_id, boot, through),
-        )
+        rows = host_rows(
+            self._conn, f"SELECT {RECORD_COLUMNS} FROM records r JOIN hosts h ON h.id = r.host_id",
+            host_id, above=through, where=["r.boot = ?"], params=[boot])
         return state, [row_to_stored(r).record for r in rows]
 
     # -- retention ----------------------------------------------------------

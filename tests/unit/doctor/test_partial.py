@@ -130,3 +130,15 @@ def test_diagnose_modprobe_without_dmesg_uses_default_route_interface(tmp_path: 
     (tmp_path / "ip" / "route.txt").write_text("default via 172.31.16.1 dev ens5\n")
     report = diagnose(HostView(tmp_path, live=False))
     assert {"no-target", "netpoll-unsupported"} <= set(report.codes())
+
+
+def test_an_interface_name_with_a_nul_byte_is_an_unknown_interface(tmp_path: Path) -> None:
+    """Found by the property above: a NUL in configfs's dev_name reached a path."""
+    target = tmp_path / "sys" / "kernel" / "config" / "netconsole" / "t"
+    target.mkdir(parents=True)
+    (target / "dev_name").write_bytes(b"\x00")
+    (target / "remote_ip").write_bytes(b"")
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "version").write_bytes(b"")
+    report = diagnose(HostView(tmp_path, live=False))
+    assert "doctor-check-failed" not in report.codes()
