@@ -100,6 +100,17 @@ def id_batches(ids: Iterator[Iterable[int]], size: int | None = None) -> Iterato
             want = min(want * 2, MAX_IDS)
 
 
+SPAN_RECORDS = (
+    "record_spans s, json_each(s.offsets) j JOIN records r ON r.id = s.first_id + j.value"
+    " WHERE s.offsets IS NOT NULL",
+    "record_spans s JOIN records r ON r.id BETWEEN s.first_id AND s.last_id"
+    " WHERE s.offsets IS NULL",
+)
+"""Spans joined to their records `r`, for an aggregate over a host's records in SQL:
+`SELECT … FROM {each} AND s.host_id = ? …`, once with each, the results added.
+Write a condition on an indexed column of `r` but the id as `+r.received`, so
+that the records are found by id and not by that index."""
+
 IN_IDS = "r.id IN (SELECT value FROM json_each(?))"
 """The condition that a record is one of a JSON array of ids (`json.dumps(ids)`)."""
 

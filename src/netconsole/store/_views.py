@@ -45,7 +45,7 @@ from netconsole.store._reader import (
     SQLiteReader,
     _row_to_incident,
 )
-from netconsole.store._spans import IN_IDS, MAX_IDS, host_rows, id_batches, record_ids
+from netconsole.store._spans import SPAN_RECORDS, host_rows
 from netconsole.stream.events import Sender
 
 MachineStatus = Literal["live", "silent", "crashed"]
@@ -591,11 +591,12 @@ class SQLiteViews:
         else:
             start = _first_id_at(reader, since - ID_SLACK)
             for host in host_ids:
-                for batch in id_batches(record_ids(conn, host, above=start - 1), MAX_IDS):
+                for spans in SPAN_RECORDS:
                     for index, count in conn.execute(
-                            "SELECT CAST((r.received - ?) / ? AS INTEGER), count(*) FROM records r"
-                            f" WHERE {IN_IDS} AND r.received >= ? AND r.received < ? GROUP BY 1",
-                            (since, step, json.dumps(batch), since, until)):
+                            "SELECT CAST((r.received - ?1) / ?2 AS INTEGER), count(*)"
+                            f" FROM {spans} AND s.host_id = ?3 AND s.last_id >= ?4"
+                            " AND r.id >= ?4 AND +r.received >= ?1 AND +r.received < ?5"
+                            " GROUP BY 1", (since, step, host, start, until)):
                         counts[min(n - 1, index)] += count
             incident_filter = f" AND host_id IN ({', '.join('?' * len(host_ids))})"
             params = list(host_ids)

@@ -140,3 +140,10 @@ def test_open_refuses_a_newer_user_version_alone(db_path: Path) -> None:
     conn = sqlite3.connect(db_path, isolation_level=None)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.LATEST + 1  # untouched
     conn.close()
+
+
+def test_full_text_search_merges_8_segments_at_a_time(db_path: Path) -> None:
+    open_store(db_path).close()
+    conn = sqlite3.connect(db_path)
+    config = dict(conn.execute("SELECT k, v FROM records_fts_config").fetchall())
+    assert config["automerge"] == 8
