@@ -2,8 +2,9 @@
 hostile records over loopback, and Debian's Chromium driven by Selenium.
 
 One receiver and one browser serve the whole module set (session scope): the
-replay is what takes time. Every page a test opens is saved as a screenshot in
-docs/screenshots/ (the README shows them).
+replay is what takes time. Every page a test opens is saved as a screenshot: in
+docs/screenshots/ (the README shows them) when NETCONSOLE_SCREENSHOTS=1, else in
+a temporary directory, so that a test run leaves the tree as it was.
 
 The same replay also goes to `netconsole listen --store clickhouse://…` on two
 real ClickHouse servers (tests/integration/clickhouse/server.py), served by
@@ -14,6 +15,7 @@ its pages are not saved as screenshots.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -21,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -35,7 +38,11 @@ from tests.helpers import capture, udp_payloads
 from tests.integration.clickhouse.server import Cluster, available
 from tests.integration.listen_harness import FakeHost, Listener, _die_with_parent, free_tcp_port
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (DOCS_SCREENSHOTS if os.environ.get("NETCONSOLE_SCREENSHOTS") == "1"
+               else Path(tempfile.mkdtemp(prefix="netconsole-screenshots-")))
+if SCREENSHOTS != DOCS_SCREENSHOTS:
+    atexit.register(shutil.rmtree, SCREENSHOTS, True)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -269,7 +276,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def screenshot(driver: Any, name: str) -> Path:
-    """Save what the browser shows as docs/screenshots/NAME.png."""
+    """Save what the browser shows as NAME.png in `SCREENSHOTS`."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     driver.save_screenshot(str(path))
