@@ -35,6 +35,21 @@ def _burst_numbers(records: list[Record]) -> dict[bytes, list[int]]:
     return out
 
 
+# netpoll sends a datagram at once only while its tx queue is empty; when the NIC
+# is busy it queues, and its worker (queue_process in net/core/netpoll.c) takes
+# the head off the queue before sending it, so a datagram sent directly in that
+# window overtakes it. 6.12 under load does this: writer b's 4589 once arrived
+# before its 4588 in basic mode (which has no seq to reorder by). A datagram is
+# overtaken by the few sent in that window, never by the rest of a burst.
+REORDER_WINDOW = 16
+
+
+def _displacement(got: list[int]) -> int:
+    """How far the farthest number arrived from its place in sorted order."""
+    place = {n: i for i, n in enumerate(sorted(got))}
+    return max((abs(i - place[n]) for i, n in enumerate(got)), default=0)
+
+
 def _extended(run: Run) -> Decoded:
     return decode_port(run.datagrams, run.ports[EXTENDED])
 
@@ -85,12 +100,14 @@ def test_burst_basic_accounts_dropped(burst_run: Run) -> None:
 
 @pytest.mark.parametrize("target", [BASIC, EXTENDED], ids=["basic", "extended"])
 def test_burst_records_are_the_kernels(burst_run: Run, target: int) -> None:
-    """What arrived is what the kernel logged: per writer in order, no invention, and
+    """What arrived is what the kernel logged: per writer in order (but for
+    netpoll's own reordering, REORDER_WINDOW), nothing repeated or invented, and
     the same timestamp as on the console wherever the console printed it too."""
     decoded = decode_port(burst_run.datagrams, burst_run.ports[target])
     numbers = _burst_numbers(decoded.records)
     for writer, got in numbers.items():
-        assert got == sorted(set(got)), f"writer {writer!r} out of order or repeated"
+        assert len(got) == len(set(got)), f"writer {writer!r} repeated"
+        assert _displacement(got) <= REORDER_WINDOW, f"writer {writer!r} out of order"
         assert all(0 <= n < BURST_PER_WRITER for n in got)
     on_console = {line.text: line.ts_usec for line in burst_run.console.lines}
     for r in decoded.records:
@@ -104,3 +121,11 @@ def test_burst_records_are_the_kernels(burst_run: Run, target: int) -> None:
     outside = [line for line in lines[:end + 1] if not _BURST.fullmatch(line.text)]
     result = compare(outside, decoded.records)
     assert not result.missing, result.report()
+
+
+def test_displacement_measures_reordering() -> None:
+    """The order check of the burst test can fail: a swap is 1, a reversal its length."""
+    assert _displacement([]) == 0
+    assert _displacement([1, 2, 3]) == 0
+    assert _displacement([1, 3, 2, 4]) == 1
+    assert _displacement(list(range(100))[::-1]) == 99
