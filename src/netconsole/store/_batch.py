@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -445,17 +444,20 @@ def record_spans(hosts: list[int], first: int) -> list[tuple[int, int, int, str 
         return []
     if hosts.count(hosts[0]) == len(hosts):  # one sender, or one in the batch
         return [(first + len(hosts) - 1, first, hosts[0], None)]
-    order = sorted(range(len(hosts)), key=hosts.__getitem__)  # stable: in order per host
+    positions: dict[int, list[int]] = {}  # each host's positions, in order
+    for i, host in enumerate(hosts):
+        mine = positions.get(host)
+        if mine is None:
+            positions[host] = [i]
+        else:
+            mine.append(i)
     spans = []
-    start = 0
-    for host, count in sorted(Counter(hosts).items()):
-        positions = order[start:start + count]
-        start += count
-        low, high = positions[0], positions[-1]
-        offsets = None if high - low + 1 == count else _dumps([p - low for p in positions])
+    for host, mine in positions.items():
+        low, high = mine[0], mine[-1]
+        # A JSON list of ints, spelled by hand: json's encoder took 2/3 of this
+        # function's time at 1,000 senders (a list per host per batch).
+        offsets = None if high - low + 1 == len(mine) else \
+            "[" + ",".join(map(str, map(low.__rsub__, mine))) + "]"
         spans.append((first + high, first + low, host, offsets))
     spans.sort()
     return spans
-
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
